@@ -1,0 +1,238 @@
+//! The embedded default engine: Apache DataFusion over a folder of Parquet files.
+//!
+//! Each table is `<db>/<name>.parquet`; `<db>/catalog.json` lists the tables, so every later
+//! process registers the same ones. Writes go to temporary names and are renamed into place
+//! only when every table of an ingest is complete.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, QueryOutput, TableData, TableInfo};
+use crate::error::{Error, Result};
+
+const CATALOG: &str = "catalog.json";
+const CATALOG_FORMAT: u32 = 1;
+
+/// Rows per Parquet row group: the unit DataFusion scans in parallel.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Catalog {
+    format: u32,
+    tables: BTreeMap<String, CatalogEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CatalogEntry {
+    file: String,
+    rows: u64,
+}
+
+/// DataFusion with a persistent Parquet database folder.
+pub struct Embedded {
+    db: PathBuf,
+    ctx: SessionContext,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Embedded {
+    /// Opens (without creating) the database folder and registers its tables.
+    pub fn open(db: &Path) -> Result<Self> {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("heavytune-engine")
+            .build()
+            .map_err(|e| Error::io("tokio runtime", e))?;
+        let config = SessionConfig::new().with_target_partitions(threads).with_information_schema(true);
+        let engine = Embedded { db: db.to_path_buf(), ctx: SessionContext::new_with_config(config), runtime };
+        for (name, entry) in engine.read_catalog()?.tables {
+            engine.register(&name, &entry.file)?;
+        }
+        Ok(engine)
+    }
+
+    fn catalog_path(&self) -> PathBuf {
+        self.db.join(CATALOG)
+    }
+
+    fn read_catalog(&self) -> Result<Catalog> {
+        let path = self.catalog_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Catalog { format: CATALOG_FORMAT, ..Default::default() }),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let catalog: Catalog = serde_json::from_str(&text)
+            .map_err(|e| Error::Catalog { path: path.display().to_string(), message: format!("not a heavytune catalog: {e}") })?;
+        if catalog.format != CATALOG_FORMAT {
+            return Err(Error::Catalog {
+                path: path.display().to_string(),
+                message: format!("format {} is not supported (expected {CATALOG_FORMAT})", catalog.format),
+            });
+        }
+        Ok(catalog)
+    }
+
+    fn register(&self, name: &str, file: &str) -> Result<()> {
+        let path = self.db.join(file);
+        let path = path.to_str().ok_or_else(|| Error::invalid("--db", format!("{} is not UTF-8", path.display())))?;
+        self.ctx.deregister_table(name)?;
+        self.runtime.block_on(self.ctx.register_parquet(name, path, ParquetReadOptions::default()))?;
+        Ok(())
+    }
+}
+
+/// Parquet settings for our tables: no dictionary for float columns (their values rarely
+/// repeat, so the attempt only costs time), chunk-level statistics only.
+fn writer_properties(table: &TableData) -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Chunk);
+    for field in table.schema.fields() {
+        if matches!(field.data_type(), DataType::Float64 | DataType::Float32) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    props.build()
+}
+
+fn write_parquet(path: &Path, table: &TableData) -> Result<u64> {
+    let file = fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut writer = ArrowWriter::try_new(std::io::BufWriter::with_capacity(1 << 20, file), Arc::clone(&table.schema), Some(writer_properties(table)))?;
+    let mut rows = 0u64;
+    for batch in &table.batches {
+        writer.write(batch)?;
+        rows += batch.num_rows() as u64;
+    }
+    writer.close()?;
+    Ok(rows)
+}
+
+/// Table names are identifiers we also use as file names.
+fn check_table_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok { Ok(()) } else { Err(Error::invalid("table name", format!("{name:?}: use letters, digits and '_', starting with a letter"))) }
+}
+
+impl Engine for Embedded {
+    fn name(&self) -> &'static str {
+        "datafusion"
+    }
+
+    fn execute(&self, sql: &str) -> Result<QueryOutput> {
+        self.runtime.block_on(async {
+            let df = self.ctx.sql(sql).await?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await?;
+            Ok(QueryOutput { schema, batches })
+        })
+    }
+
+    fn ingest(&self, tables: Vec<TableData>) -> Result<()> {
+        for t in &tables {
+            check_table_name(&t.name)?;
+        }
+        fs::create_dir_all(&self.db).map_err(|e| Error::io(&self.db, e))?;
+        let pid = std::process::id();
+        let temp = |name: &str| self.db.join(format!(".{name}.parquet.tmp-{pid}"));
+        let written: Vec<Result<u64>> = tables.par_iter().map(|t| write_parquet(&temp(&t.name), t)).collect();
+        if let Some(err) = written.iter().position(Result::is_err) {
+            for t in &tables {
+                let _ = fs::remove_file(temp(&t.name));
+            }
+            return Err(written.into_iter().nth(err).expect("error index").expect_err("an error"));
+        }
+
+        let mut catalog = self.read_catalog()?;
+        for (t, rows) in tables.iter().zip(written) {
+            let file = format!("{}.parquet", t.name);
+            fs::rename(temp(&t.name), self.db.join(&file)).map_err(|e| Error::io(self.db.join(&file), e))?;
+            catalog.tables.insert(t.name.clone(), CatalogEntry { file, rows: rows? });
+        }
+        catalog.format = CATALOG_FORMAT;
+        let catalog_tmp = self.db.join(format!(".{CATALOG}.tmp-{pid}"));
+        let text = serde_json::to_string_pretty(&catalog).expect("catalog serializes");
+        fs::write(&catalog_tmp, text).map_err(|e| Error::io(&catalog_tmp, e))?;
+        fs::rename(&catalog_tmp, self.catalog_path()).map_err(|e| Error::io(self.catalog_path(), e))?;
+        for t in &tables {
+            self.register(&t.name, &catalog.tables[&t.name].file)?;
+        }
+        Ok(())
+    }
+
+    fn explain(&self, sql: &str, analyze: bool) -> Result<String> {
+        let out = self.runtime.block_on(async {
+            let df = self.ctx.sql(sql).await?.explain(false, analyze)?;
+            df.collect().await
+        })?;
+        let text = arrow::util::pretty::pretty_format_batches(&out)?;
+        Ok(text.to_string())
+    }
+
+    fn tables(&self) -> Result<Vec<TableInfo>> {
+        Ok(self.read_catalog()?.tables.into_iter().map(|(name, e)| TableInfo { name, rows: e.rows }).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, Int32Array};
+    use arrow::datatypes::{Field, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    fn table(name: &str, n: i32) -> TableData {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int32, false), Field::new("v", DataType::Float64, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int32Array::from_iter_values(0..n)), Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 * 0.5)))],
+        )
+        .unwrap();
+        TableData { name: name.into(), schema, batches: vec![batch] }
+    }
+
+    #[test]
+    fn tables_persist_across_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        Embedded::open(dir.path()).unwrap().ingest(vec![table("t", 10)]).unwrap();
+        let reopened = Embedded::open(dir.path()).unwrap();
+        let out = reopened.execute("SELECT count(*) AS n, sum(v) AS s FROM t").unwrap();
+        let b = &out.batches[0];
+        assert_eq!(b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().value(0), 10);
+        assert_eq!(b.column(1).as_any().downcast_ref::<Float64Array>().unwrap().value(0), 22.5);
+        assert_eq!(reopened.tables().unwrap(), vec![TableInfo { name: "t".into(), rows: 10 }]);
+    }
+
+    #[test]
+    fn reingest_replaces_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Embedded::open(dir.path()).unwrap();
+        e.ingest(vec![table("t", 10)]).unwrap();
+        e.ingest(vec![table("t", 3)]).unwrap();
+        assert_eq!(e.execute("SELECT * FROM t").unwrap().num_rows(), 3);
+        let names: Vec<String> = fs::read_dir(dir.path()).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
+    }
+
+    #[test]
+    fn bad_table_names_and_sql_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Embedded::open(dir.path()).unwrap();
+        assert!(e.ingest(vec![table("../x", 1)]).is_err());
+        assert!(e.execute("SELEC 1").is_err());
+        assert!(e.explain("SELECT 1", false).unwrap().contains("plan"));
+    }
+}

@@ -1,0 +1,15 @@
+//! heavytune: pick trading-strategy portfolios with SQL engines and local kernels.
+//!
+//! Data flows one way: [`load`] (input files) -> [`engine`] (SQL over Arrow) -> [`report`].
+//! [`synth`] makes production-shape data; [`metrics`] holds the legacy formulas.
+
+pub mod calibration;
+pub mod engine;
+pub mod error;
+pub mod ingest;
+pub mod load;
+pub mod metrics;
+pub mod report;
+pub mod synth;
+
+pub use error::{Error, Result};

@@ -1,0 +1,66 @@
+//! Drives the real `heavytune` binary in a temporary folder.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox { dir: tempfile::tempdir().expect("temp dir") }
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    pub fn write(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+    /// Runs `heavytune --db <sandbox>/db ARGS...` in the sandbox.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out: Output = Command::new(env!("CARGO_BIN_EXE_heavytune"))
+            .current_dir(self.dir.path())
+            .arg("--db")
+            .arg(self.path("db"))
+            .args(args)
+            .env_remove("HEAVYTUNE_DB")
+            .env_remove("HEAVYTUNE_ENGINE")
+            .output()
+            .expect("run heavytune");
+        Run {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+    /// Files in the database folder (none when it does not exist).
+    pub fn db_files(&self) -> Vec<String> {
+        match std::fs::read_dir(self.path("db")) {
+            Ok(rd) => {
+                let mut v: Vec<String> = rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+                v.sort();
+                v
+            }
+            Err(_) => vec![],
+        }
+    }
+}
+
+/// The shared parity folder beside the checkout.
+pub fn parity(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/parity").join(name)
+}

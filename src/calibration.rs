@@ -52,13 +52,25 @@ pub fn read_metrics_csv(path: &Path) -> Result<Vec<StrategyMetrics>> {
         let num = |k: usize| -> Result<f64> {
             let s = f.get(k).map(|s| s.trim()).unwrap_or("");
             s.parse::<f64>().map_err(|_| {
-                Error::input(Location::file(path).line(i + 1).column(6 - k, None), format!("expected a number, found {s:?}"))
+                Error::input(
+                    Location::file(path).line(i + 1).column(6 - k, None),
+                    format!("expected a number, found {s:?}"),
+                )
             })
         };
-        out.push(StrategyMetrics { roi: num(4)?, max_drawdown: num(3)?, win_percentage: num(2)?, profit_factor: num(1)?, expectancy: num(0)? });
+        out.push(StrategyMetrics {
+            roi: num(4)?,
+            max_drawdown: num(3)?,
+            win_percentage: num(2)?,
+            profit_factor: num(1)?,
+            expectancy: num(0)?,
+        });
     }
     if out.is_empty() {
-        return Err(Error::input(Location::file(path), "no metric rows: expected a header line and one row per strategy"));
+        return Err(Error::input(
+            Location::file(path),
+            "no metric rows: expected a header line and one row per strategy",
+        ));
     }
     Ok(out)
 }

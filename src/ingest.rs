@@ -41,7 +41,11 @@ pub fn load_into(engine: &dyn Engine, inputs: &[PathBuf], table: &str, options: 
     let strategies_batch = long::strategies_batch(&wide)?;
     let pnl = long::pnl_batches(wide)?;
     engine.ingest(vec![
-        TableData { name: names.strategies.clone(), schema: long::strategies_schema(), batches: vec![strategies_batch] },
+        TableData {
+            name: names.strategies.clone(),
+            schema: long::strategies_schema(),
+            batches: vec![strategies_batch],
+        },
         TableData { name: names.pnl.clone(), schema: long::pnl_schema(), batches: pnl },
     ])?;
     let total_seconds = start.elapsed().as_secs_f64();

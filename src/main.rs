@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -13,8 +13,8 @@ use rayon::prelude::*;
 use heavytune::calibration;
 use heavytune::engine;
 use heavytune::ingest;
-use heavytune::load::long::DEFAULT_TABLE;
 use heavytune::load::LoadOptions;
+use heavytune::load::long::DEFAULT_TABLE;
 use heavytune::metrics;
 use heavytune::report::{self, Format};
 use heavytune::synth::{self, SynthConfig};
@@ -93,7 +93,12 @@ struct SynthArgs {
     #[arg(long)]
     report: bool,
     /// Real per-strategy metrics (legacy strategy_metrics.csv) to compare with in --report.
-    #[arg(long, value_name = "FILE", env = "HEAVYTUNE_CALIBRATION", default_value = "../shared/data/strategy_metrics.csv")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "HEAVYTUNE_CALIBRATION",
+        default_value = "../shared/data/strategy_metrics.csv"
+    )]
     calibration: PathBuf,
     /// Print the summary (and report) as JSON on stdout.
     #[arg(long)]
@@ -163,11 +168,21 @@ fn cmd_load(global: &Global, args: LoadArgs) -> Result<()> {
     } else if !global.quiet {
         println!(
             "loaded {} strategies x {} days = {} rows into {} and {} ({}, {})",
-            s.strategies, s.days, s.pnl_rows, s.pnl_table, s.strategies_table, s.engine, global.db.display()
+            s.strategies,
+            s.days,
+            s.pnl_rows,
+            s.pnl_table,
+            s.strategies_table,
+            s.engine,
+            global.db.display()
         );
         println!(
             "{:.3} s ({:.3} s parse, {:.3} s ingest), {:.1} MB at {:.0} MB/s",
-            s.total_seconds, s.parse_seconds, s.ingest_seconds, s.bytes_read as f64 / 1e6, s.mb_per_second
+            s.total_seconds,
+            s.parse_seconds,
+            s.ingest_seconds,
+            s.bytes_read as f64 / 1e6,
+            s.mb_per_second
         );
     }
     Ok(())
@@ -179,14 +194,15 @@ fn cmd_synth(global: &Global, args: SynthArgs) -> Result<()> {
     }
     let cfg = SynthConfig { strategies: args.strategies as usize, days: args.days as usize, seed: args.seed };
     // Read the calibration first: a bad path should fail before minutes of work.
-    let real = if args.report {
-        let path = &args.calibration;
-        Some(calibration::read_metrics_csv(path).with_context(|| {
-            format!("reading real metrics for --report (pass --calibration FILE, a legacy strategy_metrics.csv)")
-        })?)
-    } else {
-        None
-    };
+    let real =
+        if args.report {
+            let path = &args.calibration;
+            Some(calibration::read_metrics_csv(path).context(
+                "reading real metrics for --report (pass --calibration FILE, a legacy strategy_metrics.csv)",
+            )?)
+        } else {
+            None
+        };
     let pb = spinner(global, "generating");
     let start = Instant::now();
     let table = synth::generate(&cfg);
@@ -210,13 +226,16 @@ fn cmd_synth(global: &Global, args: SynthArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    if let Some(out) = &args.out {
-        if !global.quiet {
-            println!(
-                "wrote {} ({} strategies x {} days, {:.1} MB, seed {}) in {:.2} s",
-                out.display(), cfg.strategies, cfg.days, bytes as f64 / 1e6, cfg.seed, seconds
-            );
-        }
+    if let (Some(out), false) = (&args.out, global.quiet) {
+        println!(
+            "wrote {} ({} strategies x {} days, {:.1} MB, seed {}) in {:.2} s",
+            out.display(),
+            cfg.strategies,
+            cfg.days,
+            bytes as f64 / 1e6,
+            cfg.seed,
+            seconds
+        );
     }
     if let Some(rows) = rows {
         print_calibration(&rows, &args.calibration);
@@ -236,7 +255,10 @@ fn print_calibration(rows: &[calibration::Row], real_path: &Path) {
 
 /// Writes a file through a temporary name in the same folder, renamed into place on success,
 /// so a failure never leaves a partial file. Returns the bytes written.
-fn write_atomically(path: &Path, write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<u64> {
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<u64> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
@@ -259,7 +281,13 @@ fn write_atomically(path: &Path, write: impl FnOnce(&mut std::io::BufWriter<std:
 fn cmd_sql(global: &Global, args: SqlArgs) -> Result<()> {
     let engine = connect(global)?;
     let out = engine.execute(&args.query)?;
-    let format = if args.json { Format::Json } else if args.csv { Format::Csv } else { Format::Table };
+    let format = if args.json {
+        Format::Json
+    } else if args.csv {
+        Format::Csv
+    } else {
+        Format::Table
+    };
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     report::write(&out, format, &mut lock)?;

@@ -28,7 +28,11 @@ fn decode_dictionaries(out: &QueryOutput) -> Result<(Arc<Schema>, Vec<RecordBatc
         t => t.clone(),
     };
     let schema = Arc::new(Schema::new(
-        out.schema.fields().iter().map(|f| Field::new(f.name(), plain(f.data_type()), f.is_nullable())).collect::<Vec<_>>(),
+        out.schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), plain(f.data_type()), f.is_nullable()))
+            .collect::<Vec<_>>(),
     ));
     let batches = out
         .batches

@@ -15,8 +15,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
-use crate::load::dates::date_to_days;
 use crate::load::WideTable;
+use crate::load::dates::date_to_days;
 
 /// Variants per time window in the production data: 72 stop-loss only, 134 with take-profit.
 pub const VARIANTS_PER_WINDOW: usize = 206;
@@ -117,7 +117,8 @@ pub fn generate(cfg: &SynthConfig) -> WideTable {
     let wins = windows(n_w, &mut rng);
     let market: Vec<f64> = (0..n_d).map(|_| normal(&mut rng)).collect();
     let own_m = (1.0 - RHO_MARKET * RHO_MARKET).sqrt();
-    let window_factor: Vec<f64> = (0..n_w * n_d).map(|i| RHO_MARKET * market[i % n_d] + own_m * normal(&mut rng)).collect();
+    let window_factor: Vec<f64> =
+        (0..n_w * n_d).map(|i| RHO_MARKET * market[i % n_d] + own_m * normal(&mut rng)).collect();
 
     let own_w = (1.0 - RHO_WINDOW * RHO_WINDOW).sqrt();
     let mut names = Vec::with_capacity(n_s);
@@ -169,7 +170,8 @@ pub fn write_wide_csv(table: &WideTable, out: &mut impl Write) -> std::io::Resul
             let date = crate::load::dates::days_to_date(table.dates[d]);
             let zone = table.zones.as_ref().map(|z| z[d].as_str()).unwrap_or("");
             let mut line = Vec::with_capacity(n_s * 20);
-            write!(line, "{},{},{}", date.format("%Y-%m-%d"), csv_field(zone), date.format("%A")).expect("write to Vec");
+            write!(line, "{},{},{}", date.format("%Y-%m-%d"), csv_field(zone), date.format("%A"))
+                .expect("write to Vec");
             for s in 0..n_s {
                 write!(line, ",{}", table.values[s * n_d + d]).expect("write to Vec");
             }

@@ -14,7 +14,7 @@ fn assert_rejected(sb: &Sandbox, input: &str, expected: &[&str]) {
     }
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     let files = sb.db_files();
-    assert!(files.iter().all(|f| !f.ends_with(".parquet") && !f.contains(".tmp-")), "{files:?}");
+    assert!(files.is_empty(), "a failed first load must leave no database files: {files:?}");
 }
 
 #[test]
@@ -100,11 +100,12 @@ fn failed_reload_keeps_the_previous_tables() {
     let sb = Sandbox::new();
     sb.write("good.csv", GOOD.as_bytes());
     assert!(sb.run(&["load", "--input", "good.csv"]).ok);
+    let before = sb.db_files();
     sb.write("bad.csv", b"Date,S1\n2024-01-02,1\nbad-date,2\n");
     assert!(!sb.run(&["load", "--input", "bad.csv"]).ok);
+    assert_eq!(sb.db_files(), before);
     let r = sb.run(&["sql", "--csv", "SELECT count(*) AS n FROM pnl"]);
     assert_eq!(r.stdout, "n\n4\n", "{}", r.stderr);
-    assert!(sb.db_files().iter().all(|f| !f.contains(".tmp-")));
 }
 
 #[test]
@@ -134,7 +135,10 @@ fn xlsx_loads_like_csv() {
     let r = sb.run(&["load", "--input", xlsx.to_str().unwrap(), "--json"]);
     assert!(r.ok, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!((v["strategies"].as_u64(), v["days"].as_u64(), v["missing_cells"].as_u64()), (Some(2), Some(3), Some(2)));
+    assert_eq!(
+        (v["strategies"].as_u64(), v["days"].as_u64(), v["missing_cells"].as_u64()),
+        (Some(2), Some(3), Some(2))
+    );
     let r = sb.run(&["sql", "--csv", "SELECT trade_date, pnl FROM pnl WHERE strategy_id = 0 ORDER BY trade_date"]);
     assert_eq!(r.stdout, "trade_date,pnl\n2024-01-02,125.5\n2024-01-03,0.0\n2024-01-04,-3.5\n", "{}", r.stderr);
 }

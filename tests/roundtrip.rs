@@ -5,22 +5,27 @@ mod common;
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Date32Type, Float64Type, Int32Type};
-use heavytune::engine::{connect, Engine};
+use heavytune::engine::{Engine, connect};
 use heavytune::ingest::load_into;
-use heavytune::load::{read_inputs, LoadOptions};
+use heavytune::load::{LoadOptions, read_inputs};
 use heavytune::metrics::strategy_metrics;
-use heavytune::synth::{generate, write_wide_csv, SynthConfig};
+use heavytune::synth::{SynthConfig, generate, write_wide_csv};
 
 #[test]
 fn synthetic_csv_round_trips_through_the_engine_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let table = generate(&SynthConfig { strategies: 700, days: 30, seed: 11 });
+    // The production shape: 25,544 strategies x 82 days.
+    let table = generate(&SynthConfig::default());
     let csv = dir.path().join("synth.csv");
     write_wide_csv(&table, &mut std::fs::File::create(&csv).unwrap()).unwrap();
 
     let engine = connect("embedded", &dir.path().join("db")).unwrap();
     let summary = load_into(engine.as_ref(), &[csv], "pnl", LoadOptions::default()).unwrap();
-    assert_eq!((summary.strategies, summary.days, summary.pnl_rows), (700, 30, 21_000));
+    assert_eq!((summary.strategies, summary.days, summary.pnl_rows), (25_544, 82, 2_094_608));
+    let counts = engine.execute("SELECT (SELECT count(*) FROM pnl) AS p, (SELECT count(*) FROM strategies) AS s").unwrap();
+    let b = &counts.batches[0];
+    assert_eq!(b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 2_094_608);
+    assert_eq!(b.column(1).as_primitive::<arrow::datatypes::Int64Type>().value(0), 25_544);
 
     // A second process sees the same tables.
     let engine: Box<dyn Engine> = connect("embedded", &dir.path().join("db")).unwrap();
@@ -31,14 +36,14 @@ fn synthetic_csv_round_trips_through_the_engine_exactly() {
         let dates = b.column(1).as_primitive::<Date32Type>();
         let pnl = b.column(2).as_primitive::<Float64Type>();
         for r in 0..b.num_rows() {
-            let (s, d) = (i / 30, i % 30);
+            let (s, d) = (i / 82, i % 82);
             assert_eq!(ids.value(r) as usize, s);
             assert_eq!(dates.value(r), table.dates[d]);
             assert_eq!(pnl.value(r).to_bits(), table.values[i].to_bits(), "strategy {s} day {d}");
             i += 1;
         }
     }
-    assert_eq!(i, 21_000);
+    assert_eq!(i, 2_094_608);
     let names = engine.execute("SELECT name FROM strategies ORDER BY strategy_id").unwrap();
     // DataFusion reads Parquet text as Utf8View: cast to plain Utf8 to compare.
     let got: Vec<String> = names

@@ -1,8 +1,8 @@
 //! The embedded default engine: Apache DataFusion over a folder of Parquet files.
 //!
-//! Each table is `<db>/<name>.parquet`; `<db>/catalog.json` lists the tables, so every later
-//! process registers the same ones. Writes go to temporary names and are renamed into place
-//! only when every table of an ingest is complete.
+//! Each table is a folder `<db>/<name>.<stamp>/` of Parquet parts (written in parallel);
+//! `<db>/catalog.json` lists the tables, so every later process registers the same ones. An
+//! ingest writes new folders and commits them all at once by renaming a new catalog into place.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
@@ -34,6 +35,7 @@ struct Catalog {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CatalogEntry {
+    /// The table's folder (or file) under the database folder.
     file: String,
     rows: u64,
 }
@@ -70,11 +72,15 @@ impl Embedded {
         let path = self.catalog_path();
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Catalog { format: CATALOG_FORMAT, ..Default::default() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Catalog { format: CATALOG_FORMAT, ..Default::default() });
+            }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let catalog: Catalog = serde_json::from_str(&text)
-            .map_err(|e| Error::Catalog { path: path.display().to_string(), message: format!("not a heavytune catalog: {e}") })?;
+        let catalog: Catalog = serde_json::from_str(&text).map_err(|e| Error::Catalog {
+            path: path.display().to_string(),
+            message: format!("not a heavytune catalog: {e}"),
+        })?;
         if catalog.format != CATALOG_FORMAT {
             return Err(Error::Catalog {
                 path: path.display().to_string(),
@@ -85,10 +91,12 @@ impl Embedded {
     }
 
     fn register(&self, name: &str, file: &str) -> Result<()> {
+        // A trailing separator makes DataFusion read the folder's Parquet files as one table.
         let path = self.db.join(file);
         let path = path.to_str().ok_or_else(|| Error::invalid("--db", format!("{} is not UTF-8", path.display())))?;
+        let path = if Path::new(path).is_dir() { format!("{path}/") } else { path.to_owned() };
         self.ctx.deregister_table(name)?;
-        self.runtime.block_on(self.ctx.register_parquet(name, path, ParquetReadOptions::default()))?;
+        self.runtime.block_on(self.ctx.register_parquet(name, &path, ParquetReadOptions::default()))?;
         Ok(())
     }
 }
@@ -107,11 +115,15 @@ fn writer_properties(table: &TableData) -> WriterProperties {
     props.build()
 }
 
-fn write_parquet(path: &Path, table: &TableData) -> Result<u64> {
+fn write_parquet(path: &Path, table: &TableData, batches: &[RecordBatch]) -> Result<u64> {
     let file = fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut writer = ArrowWriter::try_new(std::io::BufWriter::with_capacity(1 << 20, file), Arc::clone(&table.schema), Some(writer_properties(table)))?;
+    let mut writer = ArrowWriter::try_new(
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        Arc::clone(&table.schema),
+        Some(writer_properties(table)),
+    )?;
     let mut rows = 0u64;
-    for batch in &table.batches {
+    for batch in batches {
         writer.write(batch)?;
         rows += batch.num_rows() as u64;
     }
@@ -124,7 +136,11 @@ fn check_table_name(name: &str) -> Result<()> {
     let mut chars = name.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(()) } else { Err(Error::invalid("table name", format!("{name:?}: use letters, digits and '_', starting with a letter"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid("table name", format!("{name:?}: use letters, digits and '_', starting with a letter")))
+    }
 }
 
 impl Engine for Embedded {
@@ -146,29 +162,66 @@ impl Engine for Embedded {
             check_table_name(&t.name)?;
         }
         fs::create_dir_all(&self.db).map_err(|e| Error::io(&self.db, e))?;
-        let pid = std::process::id();
-        let temp = |name: &str| self.db.join(format!(".{name}.parquet.tmp-{pid}"));
-        let written: Vec<Result<u64>> = tables.par_iter().map(|t| write_parquet(&temp(&t.name), t)).collect();
-        if let Some(err) = written.iter().position(Result::is_err) {
-            for t in &tables {
-                let _ = fs::remove_file(temp(&t.name));
+        // Each ingest writes new folders; the catalog's atomic rename is the commit point for
+        // all tables at once, and only then are the folders it replaced removed.
+        let stamp = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+        );
+        let folders: Vec<String> = tables.iter().map(|t| format!("{}.{stamp}", t.name)).collect();
+        let parts = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let jobs: Vec<(usize, usize, &[RecordBatch])> = tables
+            .iter()
+            .enumerate()
+            .flat_map(|(ti, t)| {
+                let per_part = t.batches.len().div_ceil(parts).max(1);
+                t.batches.chunks(per_part).enumerate().map(move |(pi, b)| (ti, pi, b)).collect::<Vec<_>>()
+            })
+            .collect();
+        let written: Result<Vec<(usize, u64)>> = folders
+            .iter()
+            .map(|f| fs::create_dir(self.db.join(f)).map_err(|e| Error::io(self.db.join(f), e)))
+            .collect::<Result<Vec<()>>>()
+            .and_then(|_| {
+                jobs.par_iter()
+                    .map(|(ti, pi, batches)| {
+                        let path = self.db.join(&folders[*ti]).join(format!("part-{pi}.parquet"));
+                        Ok((*ti, write_parquet(&path, &tables[*ti], batches)?))
+                    })
+                    .collect()
+            });
+        let committed = written.and_then(|written| {
+            let mut catalog = self.read_catalog()?;
+            let mut replaced = Vec::new();
+            for (ti, t) in tables.iter().enumerate() {
+                let rows = written.iter().filter(|(i, _)| *i == ti).map(|(_, r)| r).sum();
+                let entry = CatalogEntry { file: folders[ti].clone(), rows };
+                replaced.extend(catalog.tables.insert(t.name.clone(), entry).map(|old| old.file));
             }
-            return Err(written.into_iter().nth(err).expect("error index").expect_err("an error"));
+            catalog.format = CATALOG_FORMAT;
+            let catalog_tmp = self.db.join(format!(".{CATALOG}.tmp-{stamp}"));
+            let text = serde_json::to_string_pretty(&catalog).expect("catalog serializes");
+            fs::write(&catalog_tmp, text).map_err(|e| Error::io(&catalog_tmp, e))?;
+            fs::rename(&catalog_tmp, self.catalog_path()).map_err(|e| Error::io(self.catalog_path(), e))?;
+            Ok(replaced)
+        });
+        let replaced = match committed {
+            Ok(r) => r,
+            Err(e) => {
+                for f in &folders {
+                    let _ = fs::remove_dir_all(self.db.join(f));
+                }
+                return Err(e);
+            }
+        };
+        for (t, f) in tables.iter().zip(&folders) {
+            self.register(&t.name, f)?;
         }
-
-        let mut catalog = self.read_catalog()?;
-        for (t, rows) in tables.iter().zip(written) {
-            let file = format!("{}.parquet", t.name);
-            fs::rename(temp(&t.name), self.db.join(&file)).map_err(|e| Error::io(self.db.join(&file), e))?;
-            catalog.tables.insert(t.name.clone(), CatalogEntry { file, rows: rows? });
-        }
-        catalog.format = CATALOG_FORMAT;
-        let catalog_tmp = self.db.join(format!(".{CATALOG}.tmp-{pid}"));
-        let text = serde_json::to_string_pretty(&catalog).expect("catalog serializes");
-        fs::write(&catalog_tmp, text).map_err(|e| Error::io(&catalog_tmp, e))?;
-        fs::rename(&catalog_tmp, self.catalog_path()).map_err(|e| Error::io(self.catalog_path(), e))?;
-        for t in &tables {
-            self.register(&t.name, &catalog.tables[&t.name].file)?;
+        for old in replaced {
+            // A table file of an older layout, or a folder: either way it is no longer listed.
+            let path = self.db.join(old);
+            let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
         }
         Ok(())
     }
@@ -195,10 +248,16 @@ mod tests {
     use arrow::record_batch::RecordBatch;
 
     fn table(name: &str, n: i32) -> TableData {
-        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int32, false), Field::new("v", DataType::Float64, false)]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("v", DataType::Float64, false),
+        ]));
         let batch = RecordBatch::try_new(
             schema.clone(),
-            vec![Arc::new(Int32Array::from_iter_values(0..n)), Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 * 0.5)))],
+            vec![
+                Arc::new(Int32Array::from_iter_values(0..n)),
+                Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 * 0.5))),
+            ],
         )
         .unwrap();
         TableData { name: name.into(), schema, batches: vec![batch] }
@@ -223,8 +282,9 @@ mod tests {
         e.ingest(vec![table("t", 10)]).unwrap();
         e.ingest(vec![table("t", 3)]).unwrap();
         assert_eq!(e.execute("SELECT * FROM t").unwrap().num_rows(), 3);
-        let names: Vec<String> = fs::read_dir(dir.path()).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
+        let names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names.len(), 2, "catalog.json and one folder for t: {names:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::{check_header, dates, parse_cell, Header, LoadOptions, RowKey, WideFile};
+use super::{Header, LoadOptions, RowKey, WideFile, check_header, dates, parse_cell};
 use crate::error::{Error, Location, Result};
 
 pub(super) fn read(path: &Path, options: LoadOptions) -> Result<WideFile> {
@@ -192,9 +192,8 @@ fn parse_row(
     }
     let text = |i: usize| String::from_utf8_lossy(fields[i]).trim().to_owned();
     let date_text = text(0);
-    let date = dates::parse_date(&date_text).ok_or_else(|| {
-        Error::input(at(0), format!("expected {}, found {date_text:?}", dates::expected_formats()))
-    })?;
+    let date = dates::parse_date(&date_text)
+        .ok_or_else(|| Error::input(at(0), format!("expected {}, found {date_text:?}", dates::expected_formats())))?;
     let zone = header.has_zone.then(|| text(1));
     let day = header.has_day.then(|| text(1 + header.has_zone as usize));
 

@@ -18,10 +18,7 @@ pub fn parse_date(text: &str) -> Option<i32> {
     let text = text.trim();
     // Spreadsheet exports often append a midnight time: keep only the date part.
     let date_part = text.split([' ', 'T']).next().unwrap_or(text);
-    DATE_FORMATS
-        .iter()
-        .find_map(|f| NaiveDate::parse_from_str(date_part, f).ok())
-        .map(date_to_days)
+    DATE_FORMATS.iter().find_map(|f| NaiveDate::parse_from_str(date_part, f).ok()).map(date_to_days)
 }
 
 /// Days since the Unix epoch, the unit of Arrow's `Date32`.
@@ -43,8 +40,17 @@ mod tests {
     #[test]
     fn accepts_common_layouts() {
         let want = date_to_days(NaiveDate::from_ymd_opt(2024, 1, 31).unwrap());
-        for s in ["2024-01-31", "2024/01/31", "31-01-2024", "31/01/2024", "20240131", "31.01.2024",
-                  "2024-01-31 00:00:00", "2024-01-31T09:15:00", " 2024-01-31 "] {
+        for s in [
+            "2024-01-31",
+            "2024/01/31",
+            "31-01-2024",
+            "31/01/2024",
+            "20240131",
+            "31.01.2024",
+            "2024-01-31 00:00:00",
+            "2024-01-31T09:15:00",
+            " 2024-01-31 ",
+        ] {
             assert_eq!(parse_date(s), Some(want), "{s}");
         }
     }

@@ -136,3 +136,43 @@ mod tests {
         assert_eq!(TableNames::for_table("june").strategies, "june_strategies");
     }
 }
+
+#[cfg(test)]
+mod ddl_tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    /// `schema/datafusion.sql` must describe exactly what the loader writes.
+    #[test]
+    fn datafusion_ddl_matches_the_arrow_schemas() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let ctx = SessionContext::new();
+        let ddl = include_str!("../../schema/datafusion.sql");
+        let without_comments: String =
+            ddl.lines().map(|l| l.split("--").next().unwrap()).collect::<Vec<_>>().join("\n");
+        for stmt in without_comments.split(';').filter(|s| !s.trim().is_empty()) {
+            rt.block_on(async { ctx.sql(stmt).await.unwrap().collect().await.unwrap() });
+        }
+        for (name, schema) in [("strategies", strategies_schema()), ("pnl", pnl_schema())] {
+            let table = rt.block_on(ctx.table(name)).unwrap();
+            let ddl_fields: Vec<(String, bool)> =
+                table.schema().fields().iter().map(|f| (f.name().clone(), f.is_nullable())).collect();
+            let ours: Vec<(String, bool)> =
+                schema.fields().iter().map(|f| (f.name().clone(), f.is_nullable())).collect();
+            assert_eq!(ddl_fields, ours, "{name}");
+            for (d, o) in table.schema().fields().iter().zip(schema.fields()) {
+                let plain = match o.data_type() {
+                    DataType::Dictionary(_, v) => (**v).clone(),
+                    t => t.clone(),
+                };
+                assert!(
+                    d.data_type() == &plain || (plain == DataType::Utf8 && d.data_type() == &DataType::Utf8View),
+                    "{name}.{}: {} vs {}",
+                    o.name(),
+                    d.data_type(),
+                    plain
+                );
+            }
+        }
+    }
+}

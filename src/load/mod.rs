@@ -136,18 +136,15 @@ fn check_header(path: &Path, line: usize, fields: &[String]) -> Result<Header> {
     Ok(Header { has_zone, has_day, first_strategy })
 }
 
-/// Text values the legacy tool (pandas) reads as missing.
-fn is_missing_text(s: &str) -> bool {
-    matches!(s, "" | "nan" | "NaN" | "NAN" | "-nan" | "NA" | "N/A" | "n/a" | "#N/A" | "null" | "NULL" | "None" | "<NA>")
-}
-
 /// Parses one numeric cell; `None` for empty or non-numeric text (including NaN).
-fn parse_cell(raw: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(raw).ok()?.trim_matches(|c: char| c == ' ' || c == '\t');
-    if is_missing_text(s) {
-        return None;
+pub(crate) fn parse_cell(raw: &[u8]) -> Option<f64> {
+    let raw = raw.trim_ascii();
+    // The hot path: 2 million cells per production load. fast-float2 reads bytes directly
+    // (no UTF-8 pass) and must consume the whole cell, so "1,5" or "12abc" stay non-numeric.
+    match fast_float2::parse::<f64, _>(raw) {
+        Ok(v) if !v.is_nan() => Some(v),
+        _ => None,
     }
-    s.parse::<f64>().ok().filter(|v| !v.is_nan())
 }
 
 #[cfg(test)]

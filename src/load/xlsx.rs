@@ -3,15 +3,16 @@
 
 use std::path::Path;
 
-use calamine::{open_workbook_auto, Data, Reader};
+use calamine::{Data, Reader, open_workbook_auto};
 
 use super::csv::file_label;
-use super::{check_header, dates, is_missing_text, LoadOptions, RowKey, WideFile};
+use super::{LoadOptions, RowKey, WideFile, check_header, dates, parse_cell};
 use crate::error::{Error, Location, Result};
 
 pub(super) fn read(path: &Path, options: LoadOptions) -> Result<WideFile> {
     let bytes = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
-    let not_a_workbook = |e: calamine::Error| Error::input(Location::file(path), format!("cannot read as a spreadsheet: {e}"));
+    let not_a_workbook =
+        |e: calamine::Error| Error::input(Location::file(path), format!("cannot read as a spreadsheet: {e}"));
     let mut book = open_workbook_auto(path).map_err(not_a_workbook)?;
     let range = match book.worksheet_range_at(0) {
         Some(r) => r.map_err(not_a_workbook)?,
@@ -21,7 +22,10 @@ pub(super) fn read(path: &Path, options: LoadOptions) -> Result<WideFile> {
     let first_row = range.start().map(|(r, _)| r as usize + 1).unwrap_or(1);
     let mut rows = range.rows().enumerate().map(|(i, r)| (first_row + i, r));
     let Some((header_line, header_cells)) = rows.next() else {
-        return Err(Error::input(Location::file(path), "the sheet is empty: expected a header row and rows of daily P&L"));
+        return Err(Error::input(
+            Location::file(path),
+            "the sheet is empty: expected a header row and rows of daily P&L",
+        ));
     };
     let names: Vec<String> = header_cells.iter().map(|c| c.to_string().trim().to_owned()).collect();
     let header = check_header(path, header_line, &names)?;
@@ -44,8 +48,9 @@ pub(super) fn read(path: &Path, options: LoadOptions) -> Result<WideFile> {
             continue;
         }
         let at = |col: usize| Location::file(path).line(line).column(col + 1, names.get(col).map(|s| s.as_str()));
-        let date = cell_date(&cells[0])
-            .ok_or_else(|| Error::input(at(0), format!("expected {}, found {:?}", dates::expected_formats(), cells[0].to_string())))?;
+        let date = cell_date(&cells[0]).ok_or_else(|| {
+            Error::input(at(0), format!("expected {}, found {:?}", dates::expected_formats(), cells[0].to_string()))
+        })?;
         let text = |i: usize| cells.get(i).map(|c| c.to_string().trim().to_owned()).unwrap_or_default();
         file.keys.push(RowKey {
             date,
@@ -81,10 +86,7 @@ fn cell_number(cell: &Data) -> Option<f64> {
     match cell {
         Data::Float(v) if !v.is_nan() => Some(*v),
         Data::Int(v) => Some(*v as f64),
-        Data::String(s) => {
-            let s = s.trim();
-            if is_missing_text(s) { None } else { s.parse::<f64>().ok().filter(|v| !v.is_nan()) }
-        }
+        Data::String(s) => parse_cell(s.as_bytes()),
         _ => None,
     }
 }

@@ -1,0 +1,16 @@
+-- heavytune tables for HeavyDB (the production GPU engine, reached over ODBC).
+-- Text columns are dictionary-encoded; pnl's fragments are sized so that a production load
+-- (25,544 strategies x 82 days = 2,094,608 rows) spreads over several GPU fragments.
+
+CREATE TABLE strategies (
+    strategy_id INTEGER NOT NULL,
+    name        TEXT NOT NULL ENCODING DICT(32),
+    file_label  TEXT NOT NULL ENCODING DICT(32)
+);
+
+CREATE TABLE pnl (
+    strategy_id INTEGER NOT NULL,
+    trade_date  DATE NOT NULL ENCODING DAYS(32),
+    zone        TEXT ENCODING DICT(32),
+    pnl         DOUBLE NOT NULL
+) WITH (fragment_size = 524288);

@@ -22,7 +22,8 @@ fn synthetic_csv_round_trips_through_the_engine_exactly() {
     let engine = connect("embedded", &dir.path().join("db")).unwrap();
     let summary = load_into(engine.as_ref(), &[csv], "pnl", LoadOptions::default()).unwrap();
     assert_eq!((summary.strategies, summary.days, summary.pnl_rows), (25_544, 82, 2_094_608));
-    let counts = engine.execute("SELECT (SELECT count(*) FROM pnl) AS p, (SELECT count(*) FROM strategies) AS s").unwrap();
+    let counts =
+        engine.execute("SELECT (SELECT count(*) FROM pnl) AS p, (SELECT count(*) FROM strategies) AS s").unwrap();
     let b = &counts.batches[0];
     assert_eq!(b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 2_094_608);
     assert_eq!(b.column(1).as_primitive::<arrow::datatypes::Int64Type>().value(0), 25_544);

@@ -34,7 +34,7 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct Global {
-    /// Database folder of the embedded engine: one Parquet file per table plus catalog.json.
+    /// Database folder of the embedded engine: a folder of Parquet parts per table plus catalog.json.
     #[arg(long, global = true, value_name = "DIR", default_value = "heavytune-db", env = "HEAVYTUNE_DB")]
     db: PathBuf,
     /// SQL engine: `embedded` (DataFusion in this process, the default). flightsql://, odbc://,

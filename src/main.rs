@@ -79,8 +79,9 @@ struct SynthArgs {
     /// Where to write the wide CSV (written whole to a temporary name, then renamed).
     #[arg(long, short, value_name = "PATH")]
     out: Option<PathBuf>,
-    /// Number of strategy columns (production: 25,544).
-    #[arg(long, default_value_t = 25_544, value_parser = clap::value_parser!(u64).range(1..=2_000_000))]
+    /// Number of strategy columns (production: 25,544; at most 250,000, as distinct time
+    /// windows run out beyond that).
+    #[arg(long, default_value_t = 25_544, value_parser = clap::value_parser!(u64).range(1..=synth::MAX_STRATEGIES))]
     strategies: u64,
     /// Number of trading days (rows; production: 82).
     #[arg(long, default_value_t = 82, value_parser = clap::value_parser!(u64).range(2..=100_000))]

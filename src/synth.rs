@@ -21,6 +21,8 @@ use crate::load::dates::date_to_days;
 /// Variants per time window in the production data: 72 stop-loss only, 134 with take-profit.
 pub const VARIANTS_PER_WINDOW: usize = 206;
 const SL_ONLY: usize = 72;
+/// 1,225 distinct windows exist between 09:16 and 15:26 for the five durations.
+pub const MAX_STRATEGIES: u64 = 250_000;
 
 /// Correlation of a window's daily factor with the market factor.
 const RHO_MARKET: f64 = 0.3;
@@ -72,8 +74,8 @@ fn windows(n: usize, rng: &mut ChaCha8Rng) -> Vec<Window> {
         let dur = DURATIONS[rng.random_range(0..DURATIONS.len())];
         let entry = rng.random_range(open..=close - dur);
         let w = Window { entry, exit: entry + dur };
-        // Enough distinct windows exist for ~1,500 windows (300k strategies).
-        if seen.insert(w) || seen.len() > 1500 {
+        // 1,225 distinct windows exist: enough for MAX_STRATEGIES, which callers respect.
+        if seen.insert(w) {
             out.push(w);
         }
     }
@@ -113,6 +115,7 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 pub fn generate(cfg: &SynthConfig) -> WideTable {
     let (n_s, n_d) = (cfg.strategies, cfg.days);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    assert!(n_s as u64 <= MAX_STRATEGIES, "at most {MAX_STRATEGIES} strategies");
     let n_w = n_s.div_ceil(VARIANTS_PER_WINDOW);
     let wins = windows(n_w, &mut rng);
     let market: Vec<f64> = (0..n_d).map(|_| normal(&mut rng)).collect();

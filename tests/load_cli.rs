@@ -168,4 +168,7 @@ fn synth_writes_same_bytes_for_same_seed_and_explains_missing_calibration() {
     assert!(!r.ok && r.stderr.contains("--calibration") && r.stderr.contains("missing.csv"), "{}", r.stderr);
     let r = sb.run(&["synth"]);
     assert!(!r.ok && r.stderr.contains("nothing to do"), "{}", r.stderr);
+    let r = sb.run(&["synth", "--out", "big.csv", "--strategies", "300000"]);
+    assert!(!r.ok && r.stderr.contains("--strategies"), "{}", r.stderr);
+    assert!(!sb.path("big.csv").exists());
 }

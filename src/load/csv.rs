@@ -161,7 +161,7 @@ fn read_record(input: &[u8]) -> (Vec<Vec<u8>>, usize) {
         start = end;
     }
     // csv-core stops after '\r' of a CRLF pair: the '\n' belongs to this record too.
-    if input.get(nin_total - 1) == Some(&b'\r') && input.get(nin_total) == Some(&b'\n') {
+    if nin_total > 0 && input.get(nin_total - 1) == Some(&b'\r') && input.get(nin_total) == Some(&b'\n') {
         nin_total += 1;
     }
     (fields, nin_total)

@@ -175,7 +175,11 @@ impl Engine for Embedded {
             .iter()
             .enumerate()
             .flat_map(|(ti, t)| {
-                let per_part = t.batches.len().div_ceil(parts).max(1);
+                if t.batches.is_empty() {
+                    // One empty part still records the schema, so the table can be registered.
+                    return vec![(ti, 0, &t.batches[..])];
+                }
+                let per_part = t.batches.len().div_ceil(parts);
                 t.batches.chunks(per_part).enumerate().map(move |(pi, b)| (ti, pi, b)).collect::<Vec<_>>()
             })
             .collect();
@@ -285,6 +289,17 @@ mod tests {
         let names: Vec<String> =
             fs::read_dir(dir.path()).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 2, "catalog.json and one folder for t: {names:?}");
+    }
+
+    #[test]
+    fn empty_tables_keep_their_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Embedded::open(dir.path()).unwrap();
+        let mut t = table("t", 1);
+        t.batches.clear();
+        e.ingest(vec![t]).unwrap();
+        let out = Embedded::open(dir.path()).unwrap().execute("SELECT id, v FROM t").unwrap();
+        assert_eq!((out.num_rows(), out.schema.fields().len()), (0, 2));
     }
 
     #[test]

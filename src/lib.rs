@@ -6,10 +6,13 @@
 pub mod calibration;
 pub mod engine;
 pub mod error;
+pub mod fitness;
 pub mod ingest;
 pub mod load;
 pub mod metrics;
 pub mod report;
+pub mod search;
 pub mod synth;
+pub mod ulta;
 
 pub use error::{Error, Result};

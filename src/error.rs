@@ -70,6 +70,9 @@ pub enum Error {
     #[error(transparent)]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
 
+    #[error("{path}: could not draw the chart: {message}")]
+    Plot { path: String, message: String },
+
     #[error("catalog {path}: {message}")]
     Catalog { path: String, message: String },
 }

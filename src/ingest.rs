@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::engine::{Engine, TableData};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::load::long::{self, TableNames};
-use crate::load::{self, LoadOptions};
+use crate::load::{self, LoadOptions, WideTable};
 
 /// What a load did, for the human and the JSON summary.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -64,5 +64,76 @@ pub fn load_into(engine: &dyn Engine, inputs: &[PathBuf], table: &str, options: 
         total_seconds,
         mb_per_second: bytes_read as f64 / 1e6 / total_seconds.max(1e-9),
         warnings,
+    })
+}
+
+/// Reads a loaded long table back into one wide table (strategies by id, days by date).
+pub fn read_table(engine: &dyn Engine, table: &str) -> Result<WideTable> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Date32Type, Float64Type, Int32Type};
+
+    let names = TableNames::for_table(table);
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let strategies = engine.execute(&format!(
+        "SELECT strategy_id, name, file_label FROM {} ORDER BY strategy_id",
+        quote(&names.strategies)
+    ))?;
+    let mut wide_names = Vec::new();
+    let mut labels = Vec::new();
+    for b in &strategies.batches {
+        let name = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Utf8)?;
+        let label = arrow::compute::cast(b.column(2), &arrow::datatypes::DataType::Utf8)?;
+        wide_names.extend(name.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_string()));
+        labels.extend(label.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_string()));
+    }
+    let pnl = engine.execute(&format!(
+        "SELECT strategy_id, trade_date, pnl FROM {} ORDER BY strategy_id, trade_date",
+        quote(&names.pnl)
+    ))?;
+    let rows = pnl.num_rows();
+    let n = wide_names.len();
+    if n == 0 || rows % n != 0 {
+        return Err(Error::invalid(
+            "--table",
+            format!("table {table:?} has {rows} P&L rows for {n} strategies: not one row per strategy and day"),
+        ));
+    }
+    let days = rows / n;
+    let mut values = Vec::with_capacity(rows);
+    let mut dates = Vec::with_capacity(days);
+    let mut row = 0usize;
+    for b in &pnl.batches {
+        let ids = b.column(0).as_primitive::<Int32Type>();
+        let ds = b.column(1).as_primitive::<Date32Type>();
+        let vs = b.column(2).as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            let (s, d) = (row / days, row % days);
+            if ids.value(i) as usize != s {
+                return Err(Error::invalid(
+                    "--table",
+                    format!("strategy {s} of table {table:?} does not have {days} days"),
+                ));
+            }
+            if s == 0 {
+                dates.push(ds.value(i));
+            } else if dates[d] != ds.value(i) {
+                return Err(Error::invalid(
+                    "--table",
+                    format!("strategy {s} of table {table:?} has other dates than strategy 0"),
+                ));
+            }
+            values.push(if vs.is_null(i) { 0.0 } else { vs.value(i) });
+            row += 1;
+        }
+    }
+    Ok(WideTable {
+        names: wide_names,
+        labels,
+        dates,
+        zones: None,
+        values,
+        missing_cells: 0,
+        bytes_read: 0,
+        warnings: Vec::new(),
     })
 }

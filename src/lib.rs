@@ -4,12 +4,14 @@
 //! [`synth`] makes production-shape data; [`metrics`] holds the legacy formulas.
 
 pub mod calibration;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod fitness;
 pub mod ingest;
 pub mod load;
 pub mod metrics;
+pub mod pipeline;
 pub mod report;
 pub mod search;
 pub mod synth;

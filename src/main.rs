@@ -33,17 +33,17 @@ struct Cli {
 }
 
 #[derive(Args, Debug)]
-struct Global {
+pub(crate) struct Global {
     /// Database folder of the embedded engine: a folder of Parquet parts per table plus catalog.json.
     #[arg(long, global = true, value_name = "DIR", default_value = "heavytune-db", env = "HEAVYTUNE_DB")]
-    db: PathBuf,
+    pub(crate) db: PathBuf,
     /// SQL engine: `embedded` (DataFusion in this process, the default). flightsql://, odbc://,
     /// heavydb:// and ballista:// are planned and answer "not supported yet".
     #[arg(long, global = true, value_name = "URL", default_value = "embedded", env = "HEAVYTUNE_ENGINE")]
-    engine: String,
+    pub(crate) engine: String,
     /// No progress display and no summaries on stderr; errors are still printed.
     #[arg(long, short, global = true)]
-    quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -54,6 +54,10 @@ enum Command {
     Synth(SynthArgs),
     /// Run a SQL query on the engine and print the result.
     Sql(SqlArgs),
+    /// Find the best portfolio of each size (the legacy optimizer's job) and write the run folder.
+    Run(RunArgs),
+    /// Score given portfolios: base fitness, average correlation, fitness and report metrics.
+    Score(ScoreArgs),
 }
 
 #[derive(Args, Debug)]
@@ -118,6 +122,9 @@ struct SqlArgs {
     csv: bool,
 }
 
+mod optimize;
+use optimize::{RunArgs, ScoreArgs};
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -134,11 +141,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Load(args) => cmd_load(&cli.global, args),
         Command::Synth(args) => cmd_synth(&cli.global, args),
         Command::Sql(args) => cmd_sql(&cli.global, args),
+        Command::Run(args) => optimize::cmd_run(&cli.global, args),
+        Command::Score(args) => optimize::cmd_score(&cli.global, args),
     }
 }
 
 /// A spinner on a terminal's stderr; hidden when piped or quiet.
-fn spinner(global: &Global, message: &'static str) -> ProgressBar {
+pub(crate) fn spinner(global: &Global, message: &'static str) -> ProgressBar {
     if global.quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -148,7 +157,7 @@ fn spinner(global: &Global, message: &'static str) -> ProgressBar {
     pb
 }
 
-fn connect(global: &Global) -> Result<Box<dyn engine::Engine>> {
+pub(crate) fn connect(global: &Global) -> Result<Box<dyn engine::Engine>> {
     Ok(engine::connect(&global.engine, &global.db)?)
 }
 

@@ -1,5 +1,9 @@
 //! Printing Arrow results for people (a table) and for programs (JSON, CSV).
 
+pub mod plot;
+pub mod pyfmt;
+pub mod run;
+
 use std::io::Write;
 use std::sync::Arc;
 

@@ -56,13 +56,11 @@ impl Ini {
                 return Err(Error::input(Location::file(path).line(line), "a setting before any [SECTION] header"));
             };
             // configparser: an indented line continues the previous value.
-            if raw.starts_with([' ', '\t']) {
-                if let Some(k) = &last_key {
-                    let e = ini.sections.get_mut(&section).and_then(|s| s.get_mut(k)).expect("key just set");
-                    e.value.push('\n');
-                    e.value.push_str(trimmed);
-                    continue;
-                }
+            if let (true, Some(k)) = (raw.starts_with([' ', '\t']), &last_key) {
+                let e = ini.sections.get_mut(&section).and_then(|s| s.get_mut(k)).expect("key just set");
+                e.value.push('\n');
+                e.value.push_str(trimmed);
+                continue;
             }
             let split = trimmed.find(['=', ':']).ok_or_else(|| {
                 Error::input(Location::file(path).line(line), format!("expected `key = value`, found {trimmed:?}"))

@@ -55,7 +55,7 @@ enum Command {
     /// Run a SQL query on the engine and print the result.
     Sql(SqlArgs),
     /// Find the best portfolio of each size (the legacy optimizer's job) and write the run folder.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Score given portfolios: base fitness, average correlation, fitness and report metrics.
     Score(ScoreArgs),
 }
@@ -141,7 +141,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Load(args) => cmd_load(&cli.global, args),
         Command::Synth(args) => cmd_synth(&cli.global, args),
         Command::Sql(args) => cmd_sql(&cli.global, args),
-        Command::Run(args) => optimize::cmd_run(&cli.global, args),
+        Command::Run(args) => optimize::cmd_run(&cli.global, *args),
         Command::Score(args) => optimize::cmd_score(&cli.global, args),
     }
 }

@@ -81,7 +81,7 @@ pub struct Evaluator {
 impl Evaluator {
     /// Builds the evaluator from strategy-major values (`n_days` per strategy).
     pub fn new(values: &[f64], n_days: usize, metric: Metric, penalty: Penalty, balance: Option<Balance>) -> Self {
-        let n_strategies = if n_days == 0 { 0 } else { values.len() / n_days };
+        let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
         let mut panel = vec![0.0; n_strategies * 2 * n_days];
         let mut zz = vec![0.0; n_strategies];
         if n_days > 0 {

@@ -57,7 +57,13 @@ fn draw(path: &Path, title: &str, y_desc: &str, ys: &[f64], area: bool) -> Resul
 
 /// Cumulative return of the daily returns `p`.
 pub fn equity_curve(path: &Path, title: &str, p: &[f64]) -> Result<()> {
-    let eq: Vec<f64> = p.iter().scan(0.0, |s, x| Some(*s += x).map(|_| *s)).collect();
+    let eq: Vec<f64> = p
+        .iter()
+        .scan(0.0, |s, x| {
+            *s += x;
+            Some(*s)
+        })
+        .collect();
     draw(path, title, "Cumulative Return", &eq, false)
 }
 

@@ -22,7 +22,8 @@ use heavytune::synth::{self, SynthConfig};
 /// Pick portfolios out of tens of thousands of trading strategies, SQL-first.
 ///
 /// Data lives in a SQL engine as a long/narrow table: `load` puts wide P&L files there, `sql`
-/// queries it, `synth` makes production-shape test data.
+/// queries it, `run` finds the best portfolios, `explain` and `bench ab` show and measure the
+/// query rewrites, `synth` makes production-shape test data.
 #[derive(Parser, Debug)]
 #[command(name = "heavytune", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
@@ -58,6 +59,14 @@ enum Command {
     Run(Box<RunArgs>),
     /// Score given portfolios: base fitness, average correlation, fitness and report metrics.
     Score(ScoreArgs),
+    /// Show a query (a template of sql/, a file or text), the rewrite rules that fire and why,
+    /// the rewritten SQL in a dialect, and the engine's plans of both.
+    Explain(Box<ExplainArgs>),
+    /// Benchmarks: `bench ab` runs a query and its rewrite alternately and compares them.
+    Bench {
+        #[command(subcommand)]
+        command: Box<BenchCommand>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -123,7 +132,9 @@ struct SqlArgs {
 }
 
 mod optimize;
+mod sqlcmd;
 use optimize::{RunArgs, ScoreArgs};
+use sqlcmd::{BenchCommand, ExplainArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -143,6 +154,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sql(args) => cmd_sql(&cli.global, args),
         Command::Run(args) => optimize::cmd_run(&cli.global, *args),
         Command::Score(args) => optimize::cmd_score(&cli.global, args),
+        Command::Explain(args) => sqlcmd::cmd_explain(&cli.global, *args),
+        Command::Bench { command } => sqlcmd::cmd_bench(&cli.global, *command),
     }
 }
 
@@ -154,6 +167,16 @@ pub(crate) fn spinner(global: &Global, message: &'static str) -> ProgressBar {
     let pb = ProgressBar::new_spinner().with_message(message);
     pb.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
     pb.enable_steady_tick(Duration::from_millis(100));
+    pb
+}
+
+/// A counting progress bar on a terminal's stderr; hidden when piped or quiet.
+pub(crate) fn progress(global: &Global, total: u64, message: &'static str) -> ProgressBar {
+    if global.quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total).with_message(message);
+    pb.set_style(ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {elapsed}").expect("valid template"));
     pb
 }
 

@@ -14,6 +14,7 @@ use heavytune::pipeline::{self, Balanced, RunSpec, Source};
 use heavytune::report::pyfmt::py_float;
 use heavytune::report::run::{OutputOptions, results_json, write_run};
 use heavytune::search::{self, Params};
+use heavytune::stages::Stats;
 
 use crate::{Global, connect, spinner};
 
@@ -85,6 +86,10 @@ pub struct RunArgs {
     /// Skip the equity-curve and drawdown PNGs.
     #[arg(long)]
     no_plots: bool,
+    /// Where ULTA, per-strategy metrics and standardized values are computed: `engine` (the
+    /// SQL templates of sql/, through the rewriter, in the --engine) or `local` (in-process).
+    #[arg(long, value_enum, default_value_t = Stats::Engine)]
+    stats: Stats,
     /// Print results.json on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -191,6 +196,7 @@ fn build_spec(args: &RunArgs) -> Result<(RunSpec, Source, Vec<String>)> {
         balanced,
         seed: args.seed,
         strat_limit: cfg.strat_limit,
+        stats: args.stats,
     };
     if spec.min_size > spec.max_size {
         bail!("--min-size {} is larger than --max-size {}", spec.min_size, spec.max_size);
@@ -213,12 +219,8 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-fn read(global: &Global, source: &Source) -> Result<heavytune::load::WideTable> {
-    let engine = match source {
-        Source::Table(_) => Some(connect(global)?),
-        Source::Files(_) => None,
-    };
-    Ok(pipeline::read_source(source, engine.as_deref())?)
+fn read(engine: Option<&dyn heavytune::engine::Engine>, source: &Source) -> Result<heavytune::load::WideTable> {
+    Ok(pipeline::read_source(source, engine)?)
 }
 
 pub fn cmd_run(global: &Global, args: RunArgs) -> Result<()> {
@@ -228,8 +230,10 @@ pub fn cmd_run(global: &Global, args: RunArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let started = Instant::now();
+    let engine =
+        if matches!(source, Source::Table(_)) || spec.stats == Stats::Engine { Some(connect(global)?) } else { None };
     let sp = spinner(global, "loading");
-    let table = read(global, &source);
+    let table = read(engine.as_deref(), &source);
     sp.finish_and_clear();
     let table = table?;
     let load_seconds = started.elapsed().as_secs_f64();
@@ -247,7 +251,7 @@ pub fn cmd_run(global: &Global, args: RunArgs) -> Result<()> {
         );
         b
     };
-    let outcome = pipeline::run(table, &spec, load_seconds, &|n| bar.inc(n as u64));
+    let outcome = pipeline::run(table, &spec, load_seconds, engine.as_deref(), &|n| bar.inc(n as u64));
     bar.finish_and_clear();
     let mut outcome = outcome?;
     let run_id = chrono::Local::now().format("%Y%m%d_%H%M%S").to_string();
@@ -325,7 +329,11 @@ pub fn cmd_score(global: &Global, args: ScoreArgs) -> Result<()> {
         Some(t) => Source::Table(t.clone()),
         None => Source::Files(args.input.clone()),
     };
-    let table = read(global, &source)?;
+    let engine = match source {
+        Source::Table(_) => Some(connect(global)?),
+        Source::Files(_) => None,
+    };
+    let table = read(engine.as_deref(), &source)?;
     let (table, _) = if args.ulta { heavytune::ulta::apply(table) } else { (table, Vec::new()) };
     let index: std::collections::HashMap<&str, u32> =
         table.names.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect();

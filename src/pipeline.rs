@@ -10,6 +10,7 @@ use crate::fitness::{Balance, Evaluator, Metric, Penalty, PortfolioReport, portf
 use crate::load::{LoadOptions, WideTable};
 use crate::metrics::{StrategyMetrics, strategy_metrics};
 use crate::search::{self, Features, Params, SizeResult};
+use crate::stages::{self, Stats};
 use crate::ulta::{self, Inversion};
 
 /// Where the strategies come from.
@@ -43,6 +44,8 @@ pub struct RunSpec {
     pub seed: u64,
     /// Keep only the first N strategy columns (legacy `strat_limit`).
     pub strat_limit: Option<usize>,
+    /// Where ULTA, per-strategy metrics and standardized values are computed.
+    pub stats: Stats,
 }
 
 /// Seconds spent per stage.
@@ -93,13 +96,19 @@ pub fn read_source(source: &Source, engine: Option<&dyn Engine>) -> Result<WideT
     }
 }
 
-/// Applies `strat_limit` and ULTA: the data every later stage sees.
-pub fn prepare(mut table: WideTable, spec: &RunSpec) -> (WideTable, Vec<Inversion>) {
+/// Keeps only the first `strat_limit` strategies.
+fn limit(mut table: WideTable, spec: &RunSpec) -> WideTable {
     if let Some(n) = spec.strat_limit.filter(|&n| n < table.n_strategies()) {
         table.names.truncate(n);
         table.labels.truncate(n);
         table.values.truncate(n * table.n_days());
     }
+    table
+}
+
+/// Applies `strat_limit` and ULTA in this process: the data every later stage sees.
+pub fn prepare(table: WideTable, spec: &RunSpec) -> (WideTable, Vec<Inversion>) {
+    let table = limit(table, spec);
     if spec.ulta { ulta::apply(table) } else { (table, Vec::new()) }
 }
 
@@ -143,11 +152,13 @@ pub fn check(table: &WideTable, spec: &RunSpec) -> Result<Option<Balance>> {
     Ok(Some(Balance { labels, desired, factor: b.factor, n_labels: distinct.len() }))
 }
 
-/// Runs the whole job on an already read table; `progress` gets evaluation counts.
+/// Runs the whole job on an already read table; `progress` gets evaluation counts. With
+/// `Stats::Engine` the per-strategy stages run in `engine`.
 pub fn run(
     table: WideTable,
     spec: &RunSpec,
     load_seconds: f64,
+    engine: Option<&dyn Engine>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<RunOutcome> {
     let started = Instant::now();
@@ -156,21 +167,53 @@ pub fn run(
     if table.missing_cells > 0 {
         warnings.push(format!("{} missing or non-numeric cells read as 0", table.missing_cells));
     }
-    let (table, inversions) = prepare(table, spec);
-    t.ulta = started.elapsed().as_secs_f64();
-    let balance = check(&table, spec)?;
-
-    let clock = Instant::now();
-    let d = table.n_days();
-    let strategy_metrics: Vec<StrategyMetrics> = {
-        use rayon::prelude::*;
-        table.values.par_chunks(d).map(strategy_metrics).collect()
+    let mut stats = spec.stats;
+    let mut days: Vec<i32> = table.dates.clone();
+    days.sort_unstable();
+    days.dedup();
+    if stats == Stats::Engine && days.len() != table.n_days() {
+        // Several rows per date (zones): the engine's tables order days by date alone.
+        warnings.push("several rows share a date, so the per-strategy stages ran locally (--stats local)".into());
+        stats = Stats::Local;
+    }
+    let (table, inversions, strategy_metrics, ev) = match (stats, engine) {
+        (Stats::Engine, Some(engine)) => {
+            let st = stages::engine_stats(engine, limit(table, spec), spec.ulta)?;
+            t.ulta = st.ulta_seconds;
+            t.strategy_metrics = st.metrics_seconds;
+            let balance = check(&st.table, spec)?;
+            let clock = Instant::now();
+            let ev = Evaluator::with_standardized(
+                &st.table.values,
+                &st.z,
+                st.table.n_days(),
+                spec.metric,
+                spec.penalty,
+                balance,
+            );
+            t.standardize = st.standardize_seconds + clock.elapsed().as_secs_f64();
+            (st.table, st.inversions, st.metrics, ev)
+        }
+        (Stats::Engine, None) => return Err(Error::invalid("--stats", "engine stats need an engine")),
+        (Stats::Local, _) => {
+            let (table, inversions) = prepare(table, spec);
+            t.ulta = started.elapsed().as_secs_f64();
+            let balance = check(&table, spec)?;
+            let clock = Instant::now();
+            let d = table.n_days();
+            let strategy_metrics: Vec<StrategyMetrics> = {
+                use rayon::prelude::*;
+                table.values.par_chunks(d).map(strategy_metrics).collect()
+            };
+            t.strategy_metrics = clock.elapsed().as_secs_f64();
+            let clock = Instant::now();
+            let ev = Evaluator::new(&table.values, d, spec.metric, spec.penalty, balance);
+            t.standardize = clock.elapsed().as_secs_f64();
+            (table, inversions, strategy_metrics, ev)
+        }
     };
-    t.strategy_metrics = clock.elapsed().as_secs_f64();
+    let d = table.n_days();
 
-    let clock = Instant::now();
-    let ev = Evaluator::new(&table.values, d, spec.metric, spec.penalty, balance);
-    t.standardize = clock.elapsed().as_secs_f64();
     let clock = Instant::now();
     let features = Features::new(&ev);
     t.features = clock.elapsed().as_secs_f64();

@@ -247,3 +247,17 @@ fn bad_portfolio_files_are_clear_errors() {
     let r = score("twice.txt", &["--metric", "nope"]);
     assert!(!r.ok && r.stderr.contains("unknown metric"), "{}", r.stderr);
 }
+
+#[test]
+fn engine_and_local_stats_give_the_same_run() {
+    let sb = Sandbox::new();
+    let engine = run_json(&sb, &["--ulta", "--stats", "engine"]);
+    let local = run_json(&sb, &["--ulta", "--stats", "local"]);
+    let (e, l) = (engine["sizes"].as_array().unwrap(), local["sizes"].as_array().unwrap());
+    assert_eq!(e.len(), l.len());
+    for (a, b) in e.iter().zip(l) {
+        assert_eq!(a["strategies"], b["strategies"], "size {}", a["size"]);
+        let (fa, fb) = (a["fitness"].as_f64().unwrap(), b["fitness"].as_f64().unwrap());
+        assert!(close(fa, fb), "size {}: {fa} vs {fb}", a["size"]);
+    }
+}

@@ -239,6 +239,20 @@ impl Engine for Embedded {
         Ok(text.to_string())
     }
 
+    fn register_memory(&self, table: TableData) -> Result<()> {
+        // One partition per core, so scans of the table run in parallel.
+        let parts = self.ctx.copied_config().target_partitions().max(1);
+        let mut partitions = vec![Vec::new(); parts.min(table.batches.len()).max(1)];
+        let n = partitions.len();
+        for (i, b) in table.batches.into_iter().enumerate() {
+            partitions[i % n].push(b);
+        }
+        let mem = datafusion::datasource::MemTable::try_new(table.schema, partitions)?;
+        self.ctx.deregister_table(table.name.as_str())?;
+        self.ctx.register_table(table.name.as_str(), Arc::new(mem))?;
+        Ok(())
+    }
+
     fn tables(&self) -> Result<Vec<TableInfo>> {
         Ok(self.read_catalog()?.tables.into_iter().map(|(name, e)| TableInfo { name, rows: e.rows }).collect())
     }

@@ -54,6 +54,8 @@ pub trait Engine: Send + Sync {
     fn explain(&self, sql: &str, analyze: bool) -> Result<String>;
     /// The tables stored in this database.
     fn tables(&self) -> Result<Vec<TableInfo>>;
+    /// Registers a table for this session only, held in memory (replacing one of that name).
+    fn register_memory(&self, table: TableData) -> Result<()>;
 }
 
 /// Engine URL schemes heavytune knows of; only `embedded` runs today.

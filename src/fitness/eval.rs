@@ -96,6 +96,31 @@ impl Evaluator {
         Evaluator { metric, penalty, balance, n_days, n_strategies, panel, zz }
     }
 
+    /// As [`Evaluator::new`], with the standardized columns computed elsewhere (by the engine's
+    /// `standardize` query): `z` holds them strategy by strategy, zeros for a constant one.
+    pub fn with_standardized(
+        values: &[f64],
+        z: &[f64],
+        n_days: usize,
+        metric: Metric,
+        penalty: Penalty,
+        balance: Option<Balance>,
+    ) -> Self {
+        assert_eq!(values.len(), z.len(), "one standardized value per P&L value");
+        let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
+        let mut panel = vec![0.0; n_strategies * 2 * n_days];
+        let mut zz = vec![0.0; n_strategies];
+        if n_days > 0 {
+            panel.par_chunks_mut(2 * n_days).zip(zz.par_iter_mut()).enumerate().for_each(|(s, (row, zz))| {
+                let (r, zrow) = row.split_at_mut(n_days);
+                r.copy_from_slice(&values[s * n_days..(s + 1) * n_days]);
+                zrow.copy_from_slice(&z[s * n_days..(s + 1) * n_days]);
+                *zz = zrow.iter().map(|v| v * v).sum();
+            });
+        }
+        Evaluator { metric, penalty, balance, n_days, n_strategies, panel, zz }
+    }
+
     pub fn metric(&self) -> Metric {
         self.metric
     }

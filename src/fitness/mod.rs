@@ -1,7 +1,7 @@
 //! Portfolio fitness exactly as the legacy tool scores it: six base metrics, the correlation
 //! penalty (from standardized columns, never a strategy-by-strategy matrix) and balanced mode.
 
-mod corr;
+pub mod corr;
 mod eval;
 mod metric;
 mod report;

@@ -1,0 +1,114 @@
+//! The rewrite rules' A/B pairs on DataFusion (the same pairs `heavytune bench ab` runs):
+//! each template as written against the plan after one rule, or after all of them, on
+//! production-shape synthetic data. Also the engine stages of a run (ULTA, metrics,
+//! standardization) on the full 25,544 x 82 table.
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use heavytune::ab::{execute_plan, execute_statement};
+use heavytune::engine::{Embedded, Engine, TableData};
+use heavytune::load::long;
+use heavytune::rewrite::{Context, optimize};
+use heavytune::synth::{SynthConfig, generate};
+use heavytune::templates::{self, Params};
+
+fn engine(strategies: usize) -> (tempfile::TempDir, Embedded, Vec<String>) {
+    let table = generate(&SynthConfig { strategies, ..SynthConfig::default() });
+    let names = table.names.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let e = Embedded::open(dir.path()).unwrap();
+    let s = long::strategies_batch(&table).unwrap();
+    let p = long::pnl_batches(table).unwrap();
+    e.ingest(vec![
+        TableData { name: "strategies".into(), schema: long::strategies_schema(), batches: vec![s] },
+        TableData { name: "pnl".into(), schema: long::pnl_schema(), batches: p },
+    ])
+    .unwrap();
+    (dir, e, names)
+}
+
+fn wide_table(e: &Embedded, names: &[String]) -> TableData {
+    use arrow::array::{ArrayRef, AsArray, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Float64Type, Schema};
+    use std::sync::Arc;
+    let out = e.execute("SELECT trade_date, pnl FROM pnl ORDER BY strategy_id, trade_date").unwrap();
+    let dates = out.batches[0].column(0).slice(0, out.num_rows() / names.len());
+    let mut values = Vec::new();
+    for b in &out.batches {
+        values.extend_from_slice(b.column(1).as_primitive::<Float64Type>().values());
+    }
+    let days = dates.len();
+    let mut fields = vec![Field::new("Date", DataType::Date32, false)];
+    fields.extend(names.iter().map(|n| Field::new(n, DataType::Float64, false)));
+    let mut cols: Vec<ArrayRef> = vec![dates];
+    for s in 0..names.len() {
+        cols.push(Arc::new(arrow::array::Float64Array::from(values[s * days..(s + 1) * days].to_vec())));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+    TableData { name: "pnl_wide".into(), schema, batches: vec![batch] }
+}
+
+fn pair(c: &mut Criterion, e: &Embedded, group: &str, template: &str, params: &Params, rules: &[&[&str]]) {
+    let stmt = templates::bind(templates::find(template).unwrap(), params).unwrap();
+    let ctx = Context::discover(e, &stmt).unwrap();
+    let mut g = c.benchmark_group(group);
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    g.bench_function("original", |b| b.iter(|| execute_statement(e, &stmt).unwrap()));
+    for rs in rules {
+        let only: Vec<String> = rs.iter().map(|s| s.to_string()).collect();
+        let outcome = optimize(stmt.clone(), &ctx, Some(&only)).unwrap();
+        assert_eq!(outcome.fired().len(), rs.len(), "{group}: {:?}", outcome.steps);
+        g.bench_function(rs.join("+"), |b| b.iter(|| execute_plan(e, &outcome.plan).unwrap()));
+    }
+    g.finish();
+}
+
+fn bench_rules(c: &mut Criterion) {
+    // 200 candidates of 2,000 strategies: the naive self-join makes 200^2 x 82 rows.
+    let (_dir, e, names) = engine(2_000);
+    let candidates: Vec<String> = names.iter().step_by(10).cloned().collect();
+    let params = Params { candidates: Some(candidates), ..Params::default() };
+    pair(
+        c,
+        &e,
+        "pair_corr_200",
+        "pair_corr",
+        &params,
+        &[
+            &["candidate_pushdown"],
+            &["symmetric_self_join"],
+            &["corr_by_moments"],
+            &["candidate_pushdown", "corr_by_moments", "symmetric_self_join"],
+            &["correlation_to_kernel"],
+        ],
+    );
+
+    // The wide table of the same 2,000 strategies (Date, then one column each), in memory.
+    let wide = wide_table(&e, &names);
+    e.register_memory(wide).unwrap();
+    let params = Params { columns: Some(names.iter().step_by(40).cloned().collect()), ..Params::default() };
+    pair(c, &e, "wide_select_50_of_2000", "wide_select", &params, &[&["wide_to_long"]]);
+
+    // UPDATE needs an in-memory table; the CTAS reads the same one.
+    let out = e.execute("SELECT * FROM pnl").unwrap();
+    e.register_memory(TableData { name: "pnl".into(), schema: out.schema, batches: out.batches }).unwrap();
+    let params = Params { inverted: Some((0..2_000).step_by(3).collect()), ..Params::default() };
+    pair(c, &e, "ulta_update", "ulta_update", &params, &[&["update_to_ctas"]]);
+}
+
+fn bench_engine_stages(c: &mut Criterion) {
+    let (_dir, e, _) = engine(25_544);
+    let mut g = c.benchmark_group("engine_stages_25544x82");
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(5));
+    for name in ["ulta_strategies", "strategy_metrics", "standardize"] {
+        let stmt = templates::bind(templates::find(name).unwrap(), &Params::default()).unwrap();
+        g.bench_function(name, |b| b.iter(|| execute_statement(&e, &stmt).unwrap()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_rules, bench_engine_stages);
+criterion_main!(benches);

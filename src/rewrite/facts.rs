@@ -1,0 +1,143 @@
+//! What the rules may assume about the tables: their columns, which long tables are complete
+//! panels, which wide tables mirror a long one. Gathered from the engine before rewriting.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use arrow::array::AsArray;
+use arrow::datatypes::{DataType, Int64Type};
+use sqlparser::ast::{ObjectName, Statement};
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::load::long::TableNames;
+
+/// A column and its SQL type name (as the engine reports it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub sql_type: String,
+}
+
+/// A long table in which every id has exactly one non-NULL value for every key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panel {
+    pub id: String,
+    pub key: String,
+    pub value: String,
+}
+
+/// Facts the rules' preconditions read.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub columns: BTreeMap<String, Vec<Column>>,
+    pub panels: BTreeMap<String, Panel>,
+    /// Wide tables (`<pnl>_wide`: Date, then one column per strategy) and their long tables.
+    pub wide: BTreeMap<String, TableNames>,
+}
+
+/// SQL type name of an Arrow type, for casts in rewritten SQL.
+pub fn sql_type(t: &DataType) -> String {
+    match t {
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Float32 => "FLOAT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
+        DataType::Dictionary(_, v) => sql_type(v),
+        other => other.to_string(),
+    }
+}
+
+fn table_key(name: &ObjectName) -> String {
+    name.to_string().trim_matches('"').to_owned()
+}
+
+impl Context {
+    pub fn table_columns(&self, name: &ObjectName) -> Option<&Vec<Column>> {
+        self.columns.get(&table_key(name))
+    }
+
+    pub fn panel(&self, name: &ObjectName) -> Option<&Panel> {
+        self.panels.get(&table_key(name))
+    }
+
+    pub fn wide_of(&self, name: &ObjectName) -> Option<&TableNames> {
+        self.wide.get(&table_key(name))
+    }
+
+    /// Learns about every table the statement names that the engine has (CTE names and
+    /// unknown tables are skipped: the engine reports those when the query runs).
+    pub fn discover(engine: &dyn Engine, stmt: &Statement) -> Result<Context> {
+        let mut names = Vec::new();
+        let _ = sqlparser::ast::visit_relations(stmt, |r: &ObjectName| {
+            names.push(table_key(r));
+            ControlFlow::<()>::Continue(())
+        });
+        let mut ctx = Context::default();
+        // Completeness costs a scan of the table: only where a rule would ask for it.
+        let mut panels: Vec<String> =
+            super::CorrRequest::recognise(stmt).ok().map(|r| table_key(&r.table)).into_iter().collect();
+        for name in names.clone() {
+            if let Some(long) = name.strip_suffix("_wide") {
+                names.push(long.to_owned());
+                panels.push(long.to_owned());
+            }
+        }
+        names.sort();
+        names.dedup();
+        for name in &names {
+            ctx.learn(engine, name, panels.contains(name))?;
+        }
+        for name in &names {
+            if let Some(long) = name.strip_suffix("_wide") {
+                let tables = TableNames::for_table(long);
+                let has_date = ctx.columns.get(name).is_some_and(|c| c.iter().any(|c| c.name == "Date"));
+                if has_date && ctx.panels.contains_key(long) {
+                    ctx.learn(engine, &tables.strategies, false)?;
+                    if ctx.columns.contains_key(&tables.strategies) {
+                        ctx.wide.insert(name.clone(), tables);
+                    }
+                }
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// Adds one table's columns and, with `panel` for a long table, whether it is a complete panel.
+    pub fn learn(&mut self, engine: &dyn Engine, name: &str, panel: bool) -> Result<()> {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        let Ok(out) = engine.execute(&format!("SELECT * FROM {quoted} LIMIT 0")) else { return Ok(()) };
+        let columns: Vec<Column> = out
+            .schema
+            .fields()
+            .iter()
+            .map(|f| Column { name: f.name().clone(), sql_type: sql_type(f.data_type()) })
+            .collect();
+        let has = |c: &str| columns.iter().any(|x| x.name == c);
+        if panel && has("strategy_id") && has("trade_date") && has("pnl") {
+            // Complete: no NULL value, no duplicate (id, key), every id on every key.
+            let check = engine.execute(&format!(
+                "SELECT COUNT(*) AS n_rows, COUNT(pnl) AS n_values, COUNT(DISTINCT strategy_id) AS n_ids, \
+                 COUNT(DISTINCT trade_date) AS n_keys, \
+                 (SELECT COUNT(*) FROM (SELECT DISTINCT strategy_id, trade_date FROM {quoted})) AS n_pairs FROM {quoted}"
+            ))?;
+            let b = &check.batches[0];
+            let v = |i: usize| {
+                arrow::compute::cast(b.column(i), &DataType::Int64).map(|a| a.as_primitive::<Int64Type>().value(0))
+            };
+            let (rows, values, ids, keys, pairs) = (v(0)?, v(1)?, v(2)?, v(3)?, v(4)?);
+            if rows == values && rows == pairs && rows == ids * keys {
+                self.panels.insert(
+                    name.to_owned(),
+                    Panel { id: "strategy_id".into(), key: "trade_date".into(), value: "pnl".into() },
+                );
+            }
+        }
+        self.columns.insert(name.to_owned(), columns);
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! The rewrite rules, one per file, registered in [`super::rules`].
+
+mod kernel;
+mod moments;
+mod pushdown;
+mod symmetric;
+mod update_ctas;
+mod wide_long;
+
+pub use kernel::CorrelationToKernel;
+pub use moments::CorrByMoments;
+pub use pushdown::CandidatePushdown;
+pub use symmetric::SymmetricSelfJoin;
+pub use update_ctas::UpdateToCtas;
+pub use wide_long::WideToLong;
+
+use super::{CorrRequest, Plan};
+
+/// The recognised correlation request, unless the kernel already answers it.
+fn pending_corr(plan: &Plan) -> Result<&CorrRequest, String> {
+    if plan.kernel.is_some() {
+        return Err("the request is already answered by the kernel plan".into());
+    }
+    plan.corr.as_ref().map_err(|why| format!("no pairwise-correlation self-join: {why}"))
+}
+
+/// Re-plans the request with one option switched on.
+fn with_corr(mut plan: Plan, set: impl FnOnce(&mut CorrRequest)) -> crate::error::Result<Plan> {
+    let mut req = plan.corr.clone().map_err(|e| crate::error::Error::invalid("rewrite", e))?;
+    set(&mut req);
+    plan.statement = req.statement()?;
+    plan.corr = Ok(req);
+    Ok(plan)
+}
+
+/// Preconditions shared by the rules that replace CORR by standardized values.
+fn standardizable(req: &CorrRequest, ctx: &super::Context) -> Result<(), String> {
+    let panel = ctx.panel(&req.table).ok_or_else(|| {
+        format!(
+            "{} is not known to be a complete panel (every id one non-NULL value on every key), \
+             so per-strategy means are not the pairs' means",
+            req.table
+        )
+    })?;
+    if panel.id != req.id.value || panel.key != req.key.value || panel.value != req.value.value {
+        return Err(format!(
+            "the panel of {} is ({}, {}, {}), not the request's ({}, {}, {})",
+            req.table, panel.id, panel.key, panel.value, req.id, req.key, req.value
+        ));
+    }
+    if !req.symmetric_filters() {
+        return Err("the two sides have different filters".into());
+    }
+    if let Some(col) = req.filter_beyond_id_and_key() {
+        return Err(format!("a filter reads {col}, not only the id or the key, so it could drop single days"));
+    }
+    Ok(())
+}

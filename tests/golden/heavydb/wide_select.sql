@@ -1,0 +1,1 @@
+SELECT "Date", "S1", "S 2" FROM pnl_wide

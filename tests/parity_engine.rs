@@ -1,0 +1,101 @@
+//! The engine path of a run (`--stats engine`, the default): ULTA, per-strategy metrics and
+//! standardized values from the sql/ templates on DataFusion, against ../shared/parity.
+
+mod common;
+
+use common::{close, csv_fields, parity};
+use heavytune::engine::Embedded;
+use heavytune::fitness::{Evaluator, Metric, Penalty};
+use heavytune::load::{LoadOptions, WideTable, read_inputs};
+use heavytune::stages::{EngineStats, engine_stats};
+use heavytune::ulta;
+
+fn small() -> WideTable {
+    read_inputs(&[parity("small.csv")], LoadOptions::default()).unwrap()
+}
+
+fn stats(ulta: bool) -> EngineStats {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Embedded::open(dir.path()).unwrap();
+    engine_stats(&engine, small(), ulta).unwrap()
+}
+
+fn rows(file: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(parity(file)).unwrap();
+    text.lines().skip(1).map(csv_fields).collect()
+}
+
+fn num(s: &str) -> f64 {
+    s.parse().unwrap_or_else(|_| panic!("not a number: {s:?}"))
+}
+
+fn index_of(table: &WideTable, names: &str) -> Vec<u32> {
+    names
+        .split('|')
+        .map(|n| table.names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no strategy {n:?}")) as u32)
+        .collect()
+}
+
+#[test]
+fn engine_ulta_matches_the_legacy() {
+    let st = stats(true);
+    let want = rows("ulta.csv");
+    assert_eq!(st.inversions.len(), want.len());
+    for (i, w) in st.inversions.iter().zip(&want) {
+        assert_eq!(i.strategy, w[0]);
+        let got = [
+            i.original_roi,
+            i.inverted_roi,
+            i.original_drawdown,
+            i.inverted_drawdown,
+            i.original_ratio,
+            i.inverted_ratio,
+        ];
+        for (k, g) in got.iter().enumerate() {
+            assert!(close(*g, num(&w[k + 1])), "{} field {k}: got {g}, want {}", i.strategy, w[k + 1]);
+        }
+    }
+    let order = std::fs::read_to_string(parity("ulta_column_order.txt")).unwrap();
+    assert_eq!(st.table.names, order.lines().collect::<Vec<_>>());
+    let report = std::fs::read_to_string(parity("inversion_report.md")).unwrap();
+    assert_eq!(ulta::inversion_report(&st.inversions), report);
+    // The inverted values are the local ULTA's, bit for bit.
+    assert_eq!(st.table.values, ulta::apply(small()).0.values);
+}
+
+#[test]
+fn engine_metrics_match_with_and_without_ulta() {
+    for (flag, file) in [(false, "strategy_metrics.csv"), (true, "strategy_metrics_ulta.csv")] {
+        let st = stats(flag);
+        let want = rows(file);
+        assert_eq!(want.len(), st.metrics.len());
+        for w in &want {
+            let m = st.metrics[index_of(&st.table, &w[0])[0] as usize];
+            let got = [m.roi, m.max_drawdown, m.win_percentage, m.profit_factor, m.expectancy];
+            for (k, g) in got.iter().enumerate() {
+                assert!(close(*g, num(&w[k + 1])), "{file} {} metric {k}: got {g}, want {}", w[0], w[k + 1]);
+            }
+        }
+    }
+}
+
+#[test]
+fn fitness_from_engine_standardized_values_matches() {
+    let (plain, inverted) = (stats(false), stats(true));
+    let want = rows("fitness.csv");
+    let mut evaluators = std::collections::HashMap::new();
+    for w in &want {
+        let st = if w[0] == "1" { &inverted } else { &plain };
+        let metric: Metric = w[2].parse().unwrap();
+        let threshold = num(&w[3]);
+        let ev = evaluators.entry((w[0].clone(), w[2].clone(), w[3].clone())).or_insert_with(|| {
+            let penalty = Penalty { drawdown_threshold: threshold, ..Penalty::default() };
+            Evaluator::with_standardized(&st.table.values, &st.z, st.table.n_days(), metric, penalty, None)
+        });
+        let e = ev.evaluate(&index_of(&st.table, &w[4]), &mut ev.scratch());
+        let ctx = format!("ulta={} portfolio={} metric={}", w[0], w[1], w[2]);
+        assert!(close(e.base_fitness, num(&w[5])), "{ctx}: base {} want {}", e.base_fitness, w[5]);
+        assert!(close(e.avg_corr, num(&w[6])), "{ctx}: avg_corr {} want {}", e.avg_corr, w[6]);
+        assert!(close(e.fitness, num(&w[7])), "{ctx}: fitness {} want {}", e.fitness, w[7]);
+    }
+}

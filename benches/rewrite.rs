@@ -101,6 +101,30 @@ fn bench_rules(c: &mut Criterion) {
 
 fn bench_engine_stages(c: &mut Criterion) {
     let (_dir, e, _) = engine(25_544);
+
+    // The full 25,544-strategy request through the correlation_to_kernel plan: the engine's
+    // standardized values, then Z Z^T streamed in blocks into a reducer (the n^2 = 652 M pairs
+    // would be 5.2 GB as a matrix). The naive self-join (2,094,608^2 / 82 rows) cannot finish.
+    let stmt = templates::bind(templates::find("pair_corr_all").unwrap(), &Params::default()).unwrap();
+    let ctx = Context::discover(&e, &stmt).unwrap();
+    let outcome = optimize(stmt, &ctx, Some(&["correlation_to_kernel".to_string()])).unwrap();
+    assert_eq!(outcome.fired(), ["correlation_to_kernel"]);
+    let mut g = c.benchmark_group("pair_corr_all_25544");
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(20));
+    g.bench_function("correlation_to_kernel_streamed", |b| {
+        b.iter(|| {
+            let out = execute_statement(&e, &outcome.plan.statement).unwrap();
+            let (_, z) = heavytune::ab::standardized_rows(&out).unwrap();
+            let strong = std::sync::atomic::AtomicUsize::new(0);
+            z.for_each_block(|_, block| {
+                let n = block.iter().filter(|v| v.abs() > 0.5).count();
+                strong.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            });
+            strong.into_inner()
+        })
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("engine_stages_25544x82");
     g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(5));
     for name in ["ulta_strategies", "strategy_metrics", "standardize"] {

@@ -3,31 +3,10 @@
 
 mod common;
 
-use common::{close, csv_fields, parity};
+use common::{close, index_of, num, parity, rows, small};
 use heavytune::fitness::{Evaluator, Metric, Penalty, portfolio_report, portfolio_returns};
-use heavytune::load::{LoadOptions, WideTable, read_inputs};
 use heavytune::metrics::strategy_metrics;
 use heavytune::ulta;
-
-fn small() -> WideTable {
-    read_inputs(&[parity("small.csv")], LoadOptions::default()).unwrap()
-}
-
-fn rows(file: &str) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(parity(file)).unwrap();
-    text.lines().skip(1).map(csv_fields).collect()
-}
-
-fn num(s: &str) -> f64 {
-    s.parse().unwrap_or_else(|_| panic!("not a number: {s:?}"))
-}
-
-fn index_of(table: &WideTable, names: &str) -> Vec<u32> {
-    names
-        .split('|')
-        .map(|n| table.names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no strategy {n:?}")) as u32)
-        .collect()
-}
 
 #[test]
 fn ulta_inverts_the_same_strategies_with_the_same_figures() {

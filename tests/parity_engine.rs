@@ -3,37 +3,16 @@
 
 mod common;
 
-use common::{close, csv_fields, parity};
+use common::{close, index_of, num, parity, rows, small};
 use heavytune::engine::Embedded;
 use heavytune::fitness::{Evaluator, Metric, Penalty};
-use heavytune::load::{LoadOptions, WideTable, read_inputs};
 use heavytune::stages::{EngineStats, engine_stats};
 use heavytune::ulta;
-
-fn small() -> WideTable {
-    read_inputs(&[parity("small.csv")], LoadOptions::default()).unwrap()
-}
 
 fn stats(ulta: bool) -> EngineStats {
     let dir = tempfile::tempdir().unwrap();
     let engine = Embedded::open(dir.path()).unwrap();
     engine_stats(&engine, small(), ulta).unwrap()
-}
-
-fn rows(file: &str) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(parity(file)).unwrap();
-    text.lines().skip(1).map(csv_fields).collect()
-}
-
-fn num(s: &str) -> f64 {
-    s.parse().unwrap_or_else(|_| panic!("not a number: {s:?}"))
-}
-
-fn index_of(table: &WideTable, names: &str) -> Vec<u32> {
-    names
-        .split('|')
-        .map(|n| table.names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no strategy {n:?}")) as u32)
-        .collect()
 }
 
 #[test]

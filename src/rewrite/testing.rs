@@ -56,7 +56,7 @@ pub fn random_case(seed: u64, nulls: bool) -> Case {
 pub fn random_case_of(seed: u64, nulls: bool, n: Option<usize>) -> Case {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n = n.unwrap_or_else(|| rng.random_range(2..=NAMES.len()));
-    let days = if seed % 5 == 0 { 1 } else { rng.random_range(2..=7) };
+    let days = if seed.is_multiple_of(5) { 1 } else { rng.random_range(2..=7) };
     let mut values = Vec::with_capacity(n * days);
     for s in 0..n {
         let constant = rng.random_bool(0.2);

@@ -93,3 +93,26 @@ pub fn close(a: f64, b: f64) -> bool {
     }
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
+
+/// The parity data set, read through the loader.
+pub fn small() -> heavytune::load::WideTable {
+    heavytune::load::read_inputs(&[parity("small.csv")], heavytune::load::LoadOptions::default()).unwrap()
+}
+
+/// The data rows of a parity CSV file, as fields.
+pub fn rows(file: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(parity(file)).unwrap();
+    text.lines().skip(1).map(csv_fields).collect()
+}
+
+pub fn num(s: &str) -> f64 {
+    s.parse().unwrap_or_else(|_| panic!("not a number: {s:?}"))
+}
+
+/// Column positions of `|`-separated strategy names.
+pub fn index_of(table: &heavytune::load::WideTable, names: &str) -> Vec<u32> {
+    names
+        .split('|')
+        .map(|n| table.names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no strategy {n:?}")) as u32)
+        .collect()
+}

@@ -53,7 +53,9 @@ fn wide_table(e: &Embedded, names: &[String]) -> TableData {
 
 fn pair(c: &mut Criterion, e: &Embedded, group: &str, template: &str, params: &Params, rules: &[&[&str]]) {
     let stmt = templates::bind(templates::find(template).unwrap(), params).unwrap();
-    let ctx = Context::discover(e, &stmt).unwrap();
+    let mut ctx = Context::discover(e, &stmt).unwrap();
+    // Plan for HeavyDB so the rules that decline on DataFusion still get measured here.
+    ctx.target = heavytune::dialect::Dialect::Heavydb;
     let mut g = c.benchmark_group(group);
     g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
     g.bench_function("original", |b| b.iter(|| execute_statement(e, &stmt).unwrap()));

@@ -11,9 +11,10 @@ use crate::error::{Error, Result};
 pub const HEAVYDB_FRAGMENT_SIZE: u64 = 524_288;
 
 /// A SQL dialect heavytune prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
+    #[default]
     Datafusion,
     Postgres,
     Heavydb,

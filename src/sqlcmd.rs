@@ -59,6 +59,10 @@ pub struct QuerySource {
     /// Run only these rules (comma list of names) instead of all of them.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     rules: Option<Vec<String>>,
+    /// The engine the rewrite plans for (rules that pay only on some engines ask) [default: the
+    /// --dialect of explain, else datafusion].
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    target: Option<Dialect>,
 }
 
 #[derive(Args, Debug)]
@@ -163,8 +167,9 @@ fn prepare(src: &QuerySource, engine: &dyn Engine) -> Result<Prepared> {
     Ok(Prepared { name, statement })
 }
 
-fn rewrite(src: &QuerySource, engine: &dyn Engine, prepared: &Prepared) -> Result<Outcome> {
-    let ctx = Context::discover(engine, &prepared.statement)?;
+fn rewrite(src: &QuerySource, engine: &dyn Engine, prepared: &Prepared, dialect: Dialect) -> Result<Outcome> {
+    let mut ctx = Context::discover(engine, &prepared.statement)?;
+    ctx.target = src.target.unwrap_or(dialect);
     Ok(rewrite::optimize(prepared.statement.clone(), &ctx, src.rules.as_deref())?)
 }
 
@@ -180,7 +185,7 @@ fn engine_plan(engine: &dyn Engine, stmt: &Statement, analyze: bool) -> String {
 pub fn cmd_explain(global: &Global, args: ExplainArgs) -> Result<()> {
     let engine = connect(global)?;
     let prepared = prepare(&args.source, engine.as_ref())?;
-    let outcome = rewrite(&args.source, engine.as_ref(), &prepared)?;
+    let outcome = rewrite(&args.source, engine.as_ref(), &prepared, args.dialect)?;
     let original_sql = dialect::print(&outcome.original, args.dialect)?;
     let rewritten_sql = dialect::print(&outcome.plan.statement, args.dialect)
         .context("printing the rewritten query (run with --rules to leave the offending rule out)")?;
@@ -275,7 +280,7 @@ pub fn cmd_bench(global: &Global, command: BenchCommand) -> Result<()> {
     let BenchCommand::Ab(args) = command;
     let engine = connect(global)?;
     let prepared = prepare(&args.source, engine.as_ref())?;
-    let outcome = rewrite(&args.source, engine.as_ref(), &prepared)?;
+    let outcome = rewrite(&args.source, engine.as_ref(), &prepared, Dialect::Datafusion)?;
     let fired = outcome.fired();
     if fired.is_empty() && !global.quiet {
         eprintln!("warning: no rule fired; both sides run the same SQL (heavytune explain --verbose says why)");

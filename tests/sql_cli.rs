@@ -84,6 +84,8 @@ fn bench_ab_runs_the_update_rewrite() {
         "--runs",
         "1",
         "--json",
+        "--target",
+        "heavydb",
     ]);
     assert!(r.ok, "{}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();

@@ -19,7 +19,7 @@ fn params() -> Params {
 }
 
 fn context() -> Context {
-    let mut ctx = Context::default();
+    let mut ctx = Context { target: Dialect::Heavydb, ..Context::default() };
     ctx.panels.insert("pnl".into(), Panel { id: "strategy_id".into(), key: "trade_date".into(), value: "pnl".into() });
     let col = |n: &str, t: &str| Column { name: n.into(), sql_type: t.into() };
     ctx.columns.insert(

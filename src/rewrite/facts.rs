@@ -8,6 +8,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Int64Type};
 use sqlparser::ast::{ObjectName, Statement};
 
+use crate::dialect::Dialect;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::load::long::TableNames;
@@ -34,6 +35,8 @@ pub struct Context {
     pub panels: BTreeMap<String, Panel>,
     /// Wide tables (`<pnl>_wide`: Date, then one column per strategy) and their long tables.
     pub wide: BTreeMap<String, TableNames>,
+    /// The engine the rewritten SQL is meant for: rules that pay only on some engines ask.
+    pub target: Dialect,
 }
 
 /// SQL type name of an Arrow type, for casts in rewritten SQL.

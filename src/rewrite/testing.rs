@@ -23,7 +23,7 @@ pub fn plan_of(template: &str, candidates: &[&str]) -> (Plan, Context) {
         ..Params::default()
     };
     let stmt = templates::bind(templates::find(template).unwrap(), &params).unwrap();
-    let mut ctx = Context::default();
+    let mut ctx = Context { target: crate::dialect::Dialect::Heavydb, ..Context::default() };
     ctx.panels.insert("pnl".into(), Panel { id: "strategy_id".into(), key: "trade_date".into(), value: "pnl".into() });
     let col = |n: &str, t: &str| super::Column { name: n.into(), sql_type: t.into() };
     ctx.columns.insert(
@@ -157,7 +157,8 @@ pub fn assert_update_rewrite_keeps_results() {
             .unwrap();
         let params = Params { inverted: Some(vec![0, (case.n - 1) as i64]), ..Params::default() };
         let stmt = templates::bind(templates::find("ulta_update").unwrap(), &params).unwrap();
-        let ctx = Context::discover(&engine, &stmt).unwrap();
+        let mut ctx = Context::discover(&engine, &stmt).unwrap();
+        ctx.target = crate::dialect::Dialect::Heavydb;
         let outcome = optimize(stmt.clone(), &ctx, None).unwrap();
         assert_eq!(outcome.fired(), vec!["update_to_ctas"], "{:?}", outcome.steps);
         // The CTAS reads the table before the UPDATE changes it.
@@ -184,7 +185,8 @@ pub fn assert_wide_rewrite_keeps_results(columns: &[&str]) {
         engine.ingest(vec![TableData { name: "pnl_wide".into(), schema, batches: vec![wide] }]).unwrap();
         let params = Params { columns: Some(columns.iter().map(|s| s.to_string()).collect()), ..Params::default() };
         let stmt = templates::bind(templates::find("wide_select").unwrap(), &params).unwrap();
-        let ctx = Context::discover(&engine, &stmt).unwrap();
+        let mut ctx = Context::discover(&engine, &stmt).unwrap();
+        ctx.target = crate::dialect::Dialect::Heavydb;
         let outcome = optimize(stmt.clone(), &ctx, None).unwrap();
         assert_eq!(outcome.fired(), vec!["wide_to_long"], "{:?}", outcome.steps);
         let original = engine.execute(&stmt.to_string()).unwrap();

@@ -53,6 +53,11 @@ impl Rule for UpdateToCtas {
 
     fn check(&self, plan: &Plan, ctx: &Context) -> Result<String, String> {
         let p = parts(&plan.statement)?;
+        if ctx.target == crate::dialect::Dialect::Datafusion {
+            return Err("DataFusion's in-memory UPDATE is as fast as a CTAS (10.3 ms against 13.9 ms, \
+                        reports/README.md); the rule is for column stores such as HeavyDB (--target heavydb)"
+                .into());
+        }
         let columns = ctx.table_columns(&p.table).ok_or_else(|| format!("the columns of {} are unknown", p.table))?;
         for (c, _) in &p.assignments {
             if !columns.iter().any(|x| &x.name == c) {
@@ -110,7 +115,9 @@ mod tests {
 
     #[test]
     fn declines_what_it_cannot_express() {
-        let ctx = Context::default();
+        let e = UpdateToCtas.check(&sql_plan("UPDATE pnl SET pnl = 0"), &Context::default()).unwrap_err();
+        assert!(e.contains("--target heavydb"), "{e}");
+        let ctx = Context { target: crate::dialect::Dialect::Heavydb, ..Context::default() };
         assert!(UpdateToCtas.check(&sql_plan("SELECT 1"), &ctx).unwrap_err().contains("not an UPDATE"));
         let e = UpdateToCtas.check(&sql_plan("UPDATE pnl SET pnl = 0"), &ctx).unwrap_err();
         assert!(e.contains("columns of pnl are unknown"), "{e}");

@@ -55,6 +55,11 @@ impl Rule for WideToLong {
 
     fn check(&self, plan: &Plan, ctx: &Context) -> Result<String, String> {
         let (table, cols) = columns(&plan.statement)?;
+        if ctx.target == crate::dialect::Dialect::Datafusion {
+            return Err("on DataFusion the wide table answers faster (10.8 ms against 21.5 ms for 50 of 2,000 \
+                        columns, reports/README.md); the rule is for engines such as HeavyDB (--target heavydb)"
+                .into());
+        }
         let long =
             ctx.wide_of(&table).ok_or_else(|| format!("{table} is not known as the wide form of a long table"))?;
         if let Some((c, _)) = cols.iter().find(|(c, _)| c == "Zone" || c == "Day") {
@@ -108,7 +113,9 @@ mod tests {
 
     #[test]
     fn declines_unknown_tables_and_wildcards() {
-        let ctx = Context::default();
+        let e = WideToLong.check(&sql_plan("SELECT \"Date\", \"S1\" FROM pnl_wide"), &Context::default()).unwrap_err();
+        assert!(e.contains("--target heavydb"), "{e}");
+        let ctx = Context { target: crate::dialect::Dialect::Heavydb, ..Context::default() };
         let e = WideToLong.check(&sql_plan("SELECT \"Date\", \"S1\" FROM pnl_wide"), &ctx).unwrap_err();
         assert!(e.contains("not known as the wide form"), "{e}");
         let e = WideToLong.check(&sql_plan("SELECT * FROM pnl_wide"), &ctx).unwrap_err();

@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{DataType, Expr, ObjectName, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{DataType, Expr, Statement, VisitMut, VisitorMut};
 
 use crate::error::{Error, Result};
 
@@ -104,16 +104,7 @@ pub fn print(stmt: &Statement, dialect: Dialect) -> Result<String> {
             }
             Ok(format!("{text} WITH (fragment_size = {HEAVYDB_FRAGMENT_SIZE})"))
         }
-        Statement::AlterTable(_) | Statement::Drop { .. } => Ok(stmt.to_string()),
         _ => Ok(stmt.to_string()),
-    }
-}
-
-/// The name a statement creates, if it is a CREATE TABLE.
-pub fn created_table(stmt: &Statement) -> Option<&ObjectName> {
-    match stmt {
-        Statement::CreateTable(ct) => Some(&ct.name),
-        _ => None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{close, index_of, num, parity, rows, small};
+use common::{assert_ulta_matches, close, index_of, num, parity, rows, small};
 use heavytune::fitness::{Evaluator, Metric, Penalty, portfolio_report, portfolio_returns};
 use heavytune::metrics::strategy_metrics;
 use heavytune::ulta;
@@ -11,24 +11,7 @@ use heavytune::ulta;
 #[test]
 fn ulta_inverts_the_same_strategies_with_the_same_figures() {
     let (table, inv) = ulta::apply(small());
-    let want = rows("ulta.csv");
-    assert_eq!(inv.len(), want.len());
-    for (i, w) in inv.iter().zip(&want) {
-        assert_eq!(i.strategy, w[0]);
-        let got = [
-            i.original_roi,
-            i.inverted_roi,
-            i.original_drawdown,
-            i.inverted_drawdown,
-            i.original_ratio,
-            i.inverted_ratio,
-        ];
-        for (k, g) in got.iter().enumerate() {
-            assert!(close(*g, num(&w[k + 1])), "{} field {k}: got {g}, want {}", i.strategy, w[k + 1]);
-        }
-    }
-    let order = std::fs::read_to_string(parity("ulta_column_order.txt")).unwrap();
-    assert_eq!(table.names, order.lines().collect::<Vec<_>>());
+    assert_ulta_matches(&inv, &table.names);
 }
 
 #[test]

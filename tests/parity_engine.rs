@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{close, index_of, num, parity, rows, small};
+use common::{assert_ulta_matches, close, index_of, num, parity, rows, small};
 use heavytune::engine::Embedded;
 use heavytune::fitness::{Evaluator, Metric, Penalty};
 use heavytune::stages::{EngineStats, engine_stats};
@@ -18,24 +18,7 @@ fn stats(ulta: bool) -> EngineStats {
 #[test]
 fn engine_ulta_matches_the_legacy() {
     let st = stats(true);
-    let want = rows("ulta.csv");
-    assert_eq!(st.inversions.len(), want.len());
-    for (i, w) in st.inversions.iter().zip(&want) {
-        assert_eq!(i.strategy, w[0]);
-        let got = [
-            i.original_roi,
-            i.inverted_roi,
-            i.original_drawdown,
-            i.inverted_drawdown,
-            i.original_ratio,
-            i.inverted_ratio,
-        ];
-        for (k, g) in got.iter().enumerate() {
-            assert!(close(*g, num(&w[k + 1])), "{} field {k}: got {g}, want {}", i.strategy, w[k + 1]);
-        }
-    }
-    let order = std::fs::read_to_string(parity("ulta_column_order.txt")).unwrap();
-    assert_eq!(st.table.names, order.lines().collect::<Vec<_>>());
+    assert_ulta_matches(&st.inversions, &st.table.names);
     let report = std::fs::read_to_string(parity("inversion_report.md")).unwrap();
     assert_eq!(ulta::inversion_report(&st.inversions), report);
     // The inverted values are the local ULTA's, bit for bit.

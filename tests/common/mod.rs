@@ -116,3 +116,25 @@ pub fn index_of(table: &heavytune::load::WideTable, names: &str) -> Vec<u32> {
         .map(|n| table.names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no strategy {n:?}")) as u32)
         .collect()
 }
+
+/// ULTA's inversions and column order against ulta.csv and ulta_column_order.txt.
+pub fn assert_ulta_matches(inversions: &[heavytune::ulta::Inversion], names: &[String]) {
+    let want = rows("ulta.csv");
+    assert_eq!(inversions.len(), want.len());
+    for (i, w) in inversions.iter().zip(&want) {
+        assert_eq!(i.strategy, w[0]);
+        let got = [
+            i.original_roi,
+            i.inverted_roi,
+            i.original_drawdown,
+            i.inverted_drawdown,
+            i.original_ratio,
+            i.inverted_ratio,
+        ];
+        for (k, g) in got.iter().enumerate() {
+            assert!(close(*g, num(&w[k + 1])), "{} field {k}: got {g}, want {}", i.strategy, w[k + 1]);
+        }
+    }
+    let order = std::fs::read_to_string(parity("ulta_column_order.txt")).unwrap();
+    assert_eq!(names, order.lines().collect::<Vec<_>>());
+}

@@ -77,7 +77,8 @@ pub fn standardized_rows(out: &QueryOutput) -> Result<(Vec<i64>, Standardized)> 
             format!("strategy {} has {} days where the first has {d}: not a complete panel", ids[i], counts[i]),
         ));
     }
-    Ok((ids.clone(), Standardized { n: ids.len(), d, z, flat }))
+    let n = ids.len();
+    Ok((ids, Standardized { n, d, z, flat }))
 }
 
 fn pairwise_corr(out: &QueryOutput, outputs: &[(CorrOutput, String)]) -> Result<QueryOutput> {

@@ -73,22 +73,14 @@ pub fn read_table(engine: &dyn Engine, table: &str) -> Result<WideTable> {
     use arrow::datatypes::{Date32Type, Float64Type, Int32Type};
 
     let names = TableNames::for_table(table);
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let strategies = engine.execute(&format!(
         "SELECT strategy_id, name, file_label FROM {} ORDER BY strategy_id",
-        quote(&names.strategies)
+        crate::templates::quote_ident(&names.strategies)
     ))?;
-    let mut wide_names = Vec::new();
-    let mut labels = Vec::new();
-    for b in &strategies.batches {
-        let name = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Utf8)?;
-        let label = arrow::compute::cast(b.column(2), &arrow::datatypes::DataType::Utf8)?;
-        wide_names.extend(name.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_string()));
-        labels.extend(label.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_string()));
-    }
+    let (wide_names, labels) = (strategies.strings(1)?, strategies.strings(2)?);
     let pnl = engine.execute(&format!(
         "SELECT strategy_id, trade_date, pnl FROM {} ORDER BY strategy_id, trade_date",
-        quote(&names.pnl)
+        crate::templates::quote_ident(&names.pnl)
     ))?;
     let rows = pnl.num_rows();
     let n = wide_names.len();

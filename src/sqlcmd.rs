@@ -126,14 +126,9 @@ fn prepare(src: &QuerySource, engine: &dyn Engine) -> Result<Prepared> {
     }
     if let Some(n) = src.sample {
         let out = engine
-            .execute(&format!("SELECT name FROM \"{}\" ORDER BY strategy_id", tables.strategies.replace('"', "\"\"")))
+            .execute(&format!("SELECT name FROM {} ORDER BY strategy_id", templates::quote_ident(&tables.strategies)))
             .context("reading strategy names for --sample (load data first: heavytune load)")?;
-        let mut names = Vec::new();
-        for b in &out.batches {
-            let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
-            let col = arrow::array::AsArray::as_string::<i32>(&col);
-            names.extend(col.iter().flatten().map(str::to_owned));
-        }
+        let mut names = out.strings(0)?;
         if n > names.len() {
             bail!("--sample {n} is more than the {} strategies of {}", names.len(), tables.strategies);
         }

@@ -68,13 +68,7 @@ fn f64_column(out: &QueryOutput, name: &str) -> Result<Float64Array> {
 }
 
 fn strings(out: &QueryOutput, name: &str) -> Result<Vec<String>> {
-    let i = out.schema.index_of(name)?;
-    let mut v = Vec::with_capacity(out.num_rows());
-    for b in &out.batches {
-        let col = arrow::compute::cast(b.column(i), &DataType::Utf8)?;
-        v.extend(col.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()));
-    }
-    Ok(v)
+    out.strings(out.schema.index_of(name)?)
 }
 
 fn values(col: &Float64Array) -> Vec<f64> {

@@ -80,6 +80,11 @@ pub struct Params {
     pub date_to: Option<String>,
 }
 
+/// A double-quoted SQL identifier, embedded quotes doubled (sqlparser's own printing).
+pub fn quote_ident(name: &str) -> String {
+    Ident::with_quote('"', name).to_string()
+}
+
 /// Parses one SQL statement; a syntax error names its line and column.
 pub fn parse(sql: &str) -> Result<Statement> {
     let mut statements = Parser::parse_sql(&GenericDialect {}, sql)

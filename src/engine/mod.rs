@@ -25,6 +25,17 @@ impl QueryOutput {
     pub fn num_rows(&self) -> usize {
         self.batches.iter().map(|b| b.num_rows()).sum()
     }
+
+    /// Column `index` as text, every batch in order (NULL as empty).
+    pub fn strings(&self, index: usize) -> Result<Vec<String>> {
+        use arrow::array::AsArray;
+        let mut v = Vec::with_capacity(self.num_rows());
+        for b in &self.batches {
+            let col = arrow::compute::cast(b.column(index), &arrow::datatypes::DataType::Utf8)?;
+            v.extend(col.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()));
+        }
+        Ok(v)
+    }
 }
 
 /// A table to write: its name and Arrow data (every batch of one schema).

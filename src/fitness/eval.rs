@@ -81,19 +81,7 @@ pub struct Evaluator {
 impl Evaluator {
     /// Builds the evaluator from strategy-major values (`n_days` per strategy).
     pub fn new(values: &[f64], n_days: usize, metric: Metric, penalty: Penalty, balance: Option<Balance>) -> Self {
-        let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
-        let mut panel = vec![0.0; n_strategies * 2 * n_days];
-        let mut zz = vec![0.0; n_strategies];
-        if n_days > 0 {
-            panel.par_chunks_mut(2 * n_days).zip(zz.par_iter_mut()).zip(values.par_chunks(n_days)).for_each(
-                |((row, zz), x)| {
-                    let (r, z) = row.split_at_mut(n_days);
-                    r.copy_from_slice(x);
-                    *zz = standardize(x, z);
-                },
-            );
-        }
-        Evaluator { metric, penalty, balance, n_days, n_strategies, panel, zz }
+        Self::build(values, n_days, metric, penalty, balance, |_, x, z| standardize(x, z))
     }
 
     /// As [`Evaluator::new`], with the standardized columns computed elsewhere (by the engine's
@@ -107,16 +95,36 @@ impl Evaluator {
         balance: Option<Balance>,
     ) -> Self {
         assert_eq!(values.len(), z.len(), "one standardized value per P&L value");
+        Self::build(values, n_days, metric, penalty, balance, |s, _, zrow| {
+            zrow.copy_from_slice(&z[s * n_days..(s + 1) * n_days]);
+            zrow.iter().map(|v| v * v).sum()
+        })
+    }
+
+    /// The [returns | z] panel, row by row in parallel; `fill_z(strategy, returns, z)` writes a
+    /// row's standardized values and returns their squared norm.
+    fn build(
+        values: &[f64],
+        n_days: usize,
+        metric: Metric,
+        penalty: Penalty,
+        balance: Option<Balance>,
+        fill_z: impl Fn(usize, &[f64], &mut [f64]) -> f64 + Sync,
+    ) -> Self {
         let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
         let mut panel = vec![0.0; n_strategies * 2 * n_days];
         let mut zz = vec![0.0; n_strategies];
         if n_days > 0 {
-            panel.par_chunks_mut(2 * n_days).zip(zz.par_iter_mut()).enumerate().for_each(|(s, (row, zz))| {
-                let (r, zrow) = row.split_at_mut(n_days);
-                r.copy_from_slice(&values[s * n_days..(s + 1) * n_days]);
-                zrow.copy_from_slice(&z[s * n_days..(s + 1) * n_days]);
-                *zz = zrow.iter().map(|v| v * v).sum();
-            });
+            panel
+                .par_chunks_mut(2 * n_days)
+                .zip(zz.par_iter_mut())
+                .zip(values.par_chunks(n_days))
+                .enumerate()
+                .for_each(|(s, ((row, zz), x))| {
+                    let (r, z) = row.split_at_mut(n_days);
+                    r.copy_from_slice(x);
+                    *zz = fill_z(s, x, z);
+                });
         }
         Evaluator { metric, penalty, balance, n_days, n_strategies, panel, zz }
     }

@@ -112,7 +112,7 @@ impl Context {
 
     /// Adds one table's columns and, with `panel` for a long table, whether it is a complete panel.
     pub fn learn(&mut self, engine: &dyn Engine, name: &str, panel: bool) -> Result<()> {
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        let quoted = crate::templates::quote_ident(name);
         let Ok(out) = engine.execute(&format!("SELECT * FROM {quoted} LIMIT 0")) else { return Ok(()) };
         let columns: Vec<Column> = out
             .schema

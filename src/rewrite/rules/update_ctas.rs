@@ -70,11 +70,10 @@ impl Rule for UpdateToCtas {
     fn rewrite(&self, mut plan: Plan, ctx: &Context) -> crate::error::Result<Plan> {
         let p = parts(&plan.statement).map_err(|e| crate::error::Error::invalid("rewrite", e))?;
         let columns = ctx.table_columns(&p.table).cloned().unwrap_or_default();
-        let quote = |s: &str| sqlparser::ast::Ident::with_quote('"', s).to_string();
         let items: Vec<String> = columns
             .iter()
             .map(|c| {
-                let col = quote(&c.name);
+                let col = templates::quote_ident(&c.name);
                 match p.assignments.iter().find(|(n, _)| n == &c.name) {
                     None => col,
                     Some((_, value)) => {
@@ -88,7 +87,7 @@ impl Rule for UpdateToCtas {
             })
             .collect();
         let target = format!("{}_ctas", p.table.to_string().trim_matches('"'));
-        let target = quote(&target);
+        let target = templates::quote_ident(&target);
         plan.statement =
             templates::parse(&format!("CREATE TABLE {target} AS SELECT {} FROM {}", items.join(", "), p.table))?;
         plan.followups = vec![format!("DROP TABLE {}", p.table), format!("ALTER TABLE {target} RENAME TO {}", p.table)];

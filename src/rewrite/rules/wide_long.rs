@@ -75,15 +75,14 @@ impl Rule for WideToLong {
     fn rewrite(&self, mut plan: Plan, ctx: &Context) -> crate::error::Result<Plan> {
         let (table, cols) = columns(&plan.statement).map_err(|e| crate::error::Error::invalid("rewrite", e))?;
         let long = ctx.wide_of(&table).cloned().expect("checked");
-        let quote = |s: &str| sqlparser::ast::Ident::with_quote('"', s).to_string();
         let literal = |s: &str| Value::SingleQuotedString(s.to_owned()).to_string();
         let items: Vec<String> = cols
             .iter()
             .map(|(c, out)| {
                 if c == "Date" {
-                    format!("p.trade_date AS {}", quote(out))
+                    format!("p.trade_date AS {}", templates::quote_ident(out))
                 } else {
-                    format!("MAX(CASE WHEN s.name = {} THEN p.pnl END) AS {}", literal(c), quote(out))
+                    format!("MAX(CASE WHEN s.name = {} THEN p.pnl END) AS {}", literal(c), templates::quote_ident(out))
                 }
             })
             .collect();
@@ -91,8 +90,8 @@ impl Rule for WideToLong {
         let sql = format!(
             "SELECT {} FROM {} AS p JOIN {} AS s ON s.strategy_id = p.strategy_id WHERE s.name IN ({}) GROUP BY p.trade_date",
             items.join(", "),
-            quote(&long.pnl),
-            quote(&long.strategies),
+            templates::quote_ident(&long.pnl),
+            templates::quote_ident(&long.strategies),
             names.join(", ")
         );
         plan.statement = templates::parse(&sql)?;

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
 
-use heavytune::fitness::{Evaluator, Incremental, Metric, Penalty, base_fitness, portfolio_returns};
+use heavytune::kernels::{Evaluator, Incremental, Metric, Penalty, base_fitness, portfolio_returns};
 use heavytune::search::{Features, Params, optimize};
 use heavytune::synth::{SynthConfig, generate};
 

@@ -3,7 +3,7 @@
 //! `benches/load_vs_pandas.py` (same file, same machine, one run).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use heavytune::engine::connect;
+use heavytune::engine::{Blocking, ConnectOptions, connect};
 use heavytune::ingest::load_into;
 use heavytune::load::{LoadOptions, read_inputs};
 use heavytune::synth::{SynthConfig, generate, write_wide_csv};
@@ -19,9 +19,11 @@ fn bench_load(c: &mut Criterion) {
     let mut group = c.benchmark_group("load_production_shape");
     group.sample_size(20);
     group.bench_function("parse_wide_csv", |b| b.iter(|| read_inputs(&inputs, LoadOptions::default()).expect("parse")));
-    let engine = connect("embedded", &dir.path().join("db")).expect("engine");
+    let rt = Blocking::new(None).expect("runtime");
+    let options = ConnectOptions { db: Some(dir.path().join("db")), ..ConnectOptions::default() };
+    let engine = rt.run(connect("embedded", &options)).expect("engine");
     group.bench_function("load_into_datafusion", |b| {
-        b.iter(|| load_into(engine.as_ref(), &inputs, "pnl", LoadOptions::default()).expect("load"))
+        b.iter(|| rt.run(load_into(engine.as_ref(), &inputs, "pnl", LoadOptions::default())).expect("load"))
     });
     group.finish();
 }

@@ -7,33 +7,28 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use heavytune::ab::{execute_plan, execute_statement};
-use heavytune::engine::{Embedded, Engine, TableData};
-use heavytune::load::long;
+use heavytune::engine::{Blocking, Embedded, Engine, EngineKind, TableSource, fetch_sql};
+use heavytune::exec::{execute_plan, execute_statement, standardized_rows};
+use heavytune::ingest::table_sources;
 use heavytune::rewrite::{Context, optimize};
 use heavytune::synth::{SynthConfig, generate};
+use heavytune::tables::TableNames;
 use heavytune::templates::{self, Params};
 
-fn engine(strategies: usize) -> (tempfile::TempDir, Embedded, Vec<String>) {
+fn engine(rt: &Blocking, strategies: usize) -> (tempfile::TempDir, Embedded, Vec<String>) {
     let table = generate(&SynthConfig { strategies, ..SynthConfig::default() });
     let names = table.names.clone();
     let dir = tempfile::tempdir().unwrap();
-    let e = Embedded::open(dir.path()).unwrap();
-    let s = long::strategies_batch(&table).unwrap();
-    let p = long::pnl_batches(table).unwrap();
-    e.ingest(vec![
-        TableData { name: "strategies".into(), schema: long::strategies_schema(), batches: vec![s] },
-        TableData { name: "pnl".into(), schema: long::pnl_schema(), batches: p },
-    ])
-    .unwrap();
+    let e = rt.run(Embedded::open(dir.path(), None)).unwrap();
+    rt.run(e.ingest(table_sources(table, &TableNames::for_table("pnl")).unwrap())).unwrap();
     (dir, e, names)
 }
 
-fn wide_table(e: &Embedded, names: &[String]) -> TableData {
+fn wide_table(rt: &Blocking, e: &Embedded, names: &[String]) -> TableSource {
     use arrow::array::{ArrayRef, AsArray, RecordBatch};
     use arrow::datatypes::{DataType, Field, Float64Type, Schema};
     use std::sync::Arc;
-    let out = e.execute("SELECT trade_date, pnl FROM pnl ORDER BY strategy_id, trade_date").unwrap();
+    let out = rt.run(fetch_sql(e, "SELECT trade_date, pnl FROM pnl ORDER BY strategy_id, trade_date")).unwrap();
     let dates = out.batches[0].column(0).slice(0, out.num_rows() / names.len());
     let mut values = Vec::new();
     for b in &out.batches {
@@ -48,33 +43,44 @@ fn wide_table(e: &Embedded, names: &[String]) -> TableData {
     }
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
-    TableData { name: "pnl_wide".into(), schema, batches: vec![batch] }
+    TableSource::from_batches("pnl_wide", schema, vec![batch])
 }
 
-fn pair(c: &mut Criterion, e: &Embedded, group: &str, template: &str, params: &Params, rules: &[&[&str]]) {
+#[allow(clippy::too_many_arguments)]
+fn pair(
+    c: &mut Criterion,
+    rt: &Blocking,
+    e: &Embedded,
+    group: &str,
+    template: &str,
+    params: &Params,
+    rules: &[&[&str]],
+) {
     let stmt = templates::bind(templates::find(template).unwrap(), params).unwrap();
-    let mut ctx = Context::discover(e, &stmt).unwrap();
+    let mut ctx = rt.run(Context::discover(e, &stmt)).unwrap();
     // Plan for HeavyDB so the rules that decline on DataFusion still get measured here.
-    ctx.target = heavytune::dialect::Dialect::Heavydb;
+    ctx.capabilities = EngineKind::Heavydb.capabilities();
     let mut g = c.benchmark_group(group);
     g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    g.bench_function("original", |b| b.iter(|| execute_statement(e, &stmt).unwrap()));
+    g.bench_function("original", |b| b.iter(|| rt.run(execute_statement(e, &stmt)).unwrap()));
     for rs in rules {
         let only: Vec<String> = rs.iter().map(|s| s.to_string()).collect();
         let outcome = optimize(stmt.clone(), &ctx, Some(&only)).unwrap();
         assert_eq!(outcome.fired().len(), rs.len(), "{group}: {:?}", outcome.steps);
-        g.bench_function(rs.join("+"), |b| b.iter(|| execute_plan(e, &outcome.plan).unwrap()));
+        g.bench_function(rs.join("+"), |b| b.iter(|| rt.run(execute_plan(e, &outcome.plan)).unwrap()));
     }
     g.finish();
 }
 
 fn bench_rules(c: &mut Criterion) {
     // 200 candidates of 2,000 strategies: the naive self-join makes 200^2 x 82 rows.
-    let (_dir, e, names) = engine(2_000);
+    let rt = Blocking::new(None).unwrap();
+    let (_dir, e, names) = engine(&rt, 2_000);
     let candidates: Vec<String> = names.iter().step_by(10).cloned().collect();
     let params = Params { candidates: Some(candidates), ..Params::default() };
     pair(
         c,
+        &rt,
         &e,
         "pair_corr_200",
         "pair_corr",
@@ -89,34 +95,35 @@ fn bench_rules(c: &mut Criterion) {
     );
 
     // The wide table of the same 2,000 strategies (Date, then one column each), in memory.
-    let wide = wide_table(&e, &names);
-    e.register_memory(wide).unwrap();
+    let wide = wide_table(&rt, &e, &names);
+    rt.run(e.create_temporary(wide)).unwrap();
     let params = Params { columns: Some(names.iter().step_by(40).cloned().collect()), ..Params::default() };
-    pair(c, &e, "wide_select_50_of_2000", "wide_select", &params, &[&["wide_to_long"]]);
+    pair(c, &rt, &e, "wide_select_50_of_2000", "wide_select", &params, &[&["wide_to_long"]]);
 
     // UPDATE needs an in-memory table; the CTAS reads the same one.
-    let out = e.execute("SELECT * FROM pnl").unwrap();
-    e.register_memory(TableData { name: "pnl".into(), schema: out.schema, batches: out.batches }).unwrap();
+    let out = rt.run(fetch_sql(&e, "SELECT * FROM pnl")).unwrap();
+    rt.run(e.create_temporary(TableSource::from_batches("pnl", out.schema, out.batches))).unwrap();
     let params = Params { inverted: Some((0..2_000).step_by(3).collect()), ..Params::default() };
-    pair(c, &e, "ulta_update", "ulta_update", &params, &[&["update_to_ctas"]]);
+    pair(c, &rt, &e, "ulta_update", "ulta_update", &params, &[&["update_to_ctas"]]);
 }
 
 fn bench_engine_stages(c: &mut Criterion) {
-    let (_dir, e, _) = engine(25_544);
+    let rt = Blocking::new(None).unwrap();
+    let (_dir, e, _) = engine(&rt, 25_544);
 
     // The full 25,544-strategy request through the correlation_to_kernel plan: the engine's
     // standardized values, then Z Z^T streamed in blocks into a reducer (the n^2 = 652 M pairs
     // would be 5.2 GB as a matrix). The naive self-join (2,094,608^2 / 82 rows) cannot finish.
     let stmt = templates::bind(templates::find("pair_corr_all").unwrap(), &Params::default()).unwrap();
-    let ctx = Context::discover(&e, &stmt).unwrap();
+    let ctx = rt.run(Context::discover(&e, &stmt)).unwrap();
     let outcome = optimize(stmt, &ctx, Some(&["correlation_to_kernel".to_string()])).unwrap();
     assert_eq!(outcome.fired(), ["correlation_to_kernel"]);
     let mut g = c.benchmark_group("pair_corr_all_25544");
     g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(20));
     g.bench_function("correlation_to_kernel_streamed", |b| {
         b.iter(|| {
-            let out = execute_statement(&e, &outcome.plan.statement).unwrap();
-            let (_, z) = heavytune::ab::standardized_rows(&out).unwrap();
+            let out = rt.run(execute_statement(&e, &outcome.plan.statement)).unwrap();
+            let (_, z) = standardized_rows(&out).unwrap();
             let strong = std::sync::atomic::AtomicUsize::new(0);
             z.for_each_block(|_, block| {
                 let n = block.iter().filter(|v| v.abs() > 0.5).count();
@@ -131,7 +138,7 @@ fn bench_engine_stages(c: &mut Criterion) {
     g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(5));
     for name in ["ulta_strategies", "strategy_metrics", "standardize"] {
         let stmt = templates::bind(templates::find(name).unwrap(), &Params::default()).unwrap();
-        g.bench_function(name, |b| b.iter(|| execute_statement(&e, &stmt).unwrap()));
+        g.bench_function(name, |b| b.iter(|| rt.run(execute_statement(&e, &stmt)).unwrap()));
     }
     g.finish();
 }

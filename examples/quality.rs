@@ -10,7 +10,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use heavytune::fitness::{Eval, Evaluator, Metric, Penalty};
+use heavytune::kernels::{Eval, Evaluator, Metric, Penalty};
 use heavytune::search::{Features, Params, Problem, job_rng, optimize};
 use heavytune::synth::{SynthConfig, generate};
 

@@ -12,6 +12,7 @@ CREATE TABLE strategies (
 -- Long/narrow daily P&L, sorted by strategy_id then row order of the input.
 CREATE TABLE pnl (
     strategy_id INT NOT NULL,
+    seq         INT NOT NULL,       -- 0-based position of the row in the input's order of days
     trade_date  DATE NOT NULL,
     zone        VARCHAR,            -- NULL when the input has no Zone column (dictionary-encoded in Parquet)
     pnl         DOUBLE NOT NULL     -- empty or non-numeric input cells are 0 (see load --strict)

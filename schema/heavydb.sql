@@ -10,6 +10,7 @@ CREATE TABLE strategies (
 
 CREATE TABLE pnl (
     strategy_id INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,   -- 0-based position of the row in the input's order of days
     trade_date  DATE NOT NULL ENCODING DAYS(32),
     zone        TEXT ENCODING DICT(32),
     pnl         DOUBLE NOT NULL

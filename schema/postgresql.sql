@@ -8,9 +8,10 @@ CREATE TABLE strategies (
 
 CREATE TABLE pnl (
     strategy_id INTEGER NOT NULL REFERENCES strategies (strategy_id),
+    seq         INTEGER NOT NULL,   -- 0-based position of the row in the input's order of days
     trade_date  DATE NOT NULL,
     zone        TEXT,
     pnl         DOUBLE PRECISION NOT NULL
 );
 
-CREATE INDEX pnl_strategy_date ON pnl (strategy_id, trade_date);
+CREATE INDEX pnl_strategy_seq ON pnl (strategy_id, seq);

@@ -1,16 +1,17 @@
 -- Per-strategy legacy metrics (LEGACY_SPEC.md): ROI, max drawdown, win percentage, profit factor
 -- (+inf without a losing day) and expectancy. Max drawdown goes through window functions: the
--- running sum of P&L in date order, then its running max (the peak starts at the first day's
--- equity, not at 0), then the largest fall from it.
+-- running sum of P&L in the input's order of days (seq), then its running max (the peak starts
+-- at the first day's equity, not at 0), then the largest fall from it. Every sum adds the days
+-- in that order, so the figures match heavytune's in-process computation bit for bit.
 WITH equity AS (
-  SELECT strategy_id, trade_date, pnl,
-         SUM(pnl) OVER (PARTITION BY strategy_id ORDER BY trade_date
+  SELECT strategy_id, seq, pnl,
+         SUM(pnl) OVER (PARTITION BY strategy_id ORDER BY seq
                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS equity
   FROM pnl
   WHERE trade_date BETWEEN $date_from AND $date_to
 ), falls AS (
-  SELECT strategy_id, pnl,
-         MAX(equity) OVER (PARTITION BY strategy_id ORDER BY trade_date
+  SELECT strategy_id, seq, pnl,
+         MAX(equity) OVER (PARTITION BY strategy_id ORDER BY seq
                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - equity AS fall
   FROM equity
 ), sums AS (

@@ -2,7 +2,7 @@
 -- loaded table under its strategy's new position, with the sign flipped where ULTA inverted the
 -- strategy. Needs strategies_ulta (ulta_strategies.sql) first.
 CREATE TABLE pnl_ulta AS
-SELECT u.strategy_id, p.trade_date, p.zone,
-       CASE WHEN u.inverted THEN 0 - p.pnl ELSE p.pnl END AS pnl
+SELECT u.strategy_id, p.seq, p.trade_date, p.zone,
+       CASE WHEN u.inverted THEN -p.pnl ELSE p.pnl END AS pnl
 FROM pnl AS p
 JOIN strategies_ulta AS u ON u.source_id = p.strategy_id

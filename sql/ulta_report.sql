@@ -7,11 +7,11 @@ WITH figures AS (
 )
 SELECT s.name AS strategy,
        f.roi AS original_roi,
-       0 - f.roi AS inverted_roi,
+       -f.roi AS inverted_roi,
        f.dd AS original_drawdown,
-       0 - f.best AS inverted_drawdown,
+       -f.best AS inverted_drawdown,
        CASE WHEN f.dd = 0 THEN CAST('inf' AS DOUBLE) ELSE f.roi / ABS(f.dd) END AS original_ratio,
-       CASE WHEN f.best = 0 THEN CAST('inf' AS DOUBLE) ELSE (0 - f.roi) / ABS(f.best) END AS inverted_ratio
+       CASE WHEN f.best = 0 THEN CAST('inf' AS DOUBLE) ELSE -f.roi / ABS(f.best) END AS inverted_ratio
 FROM strategies_ulta AS s
 JOIN figures AS f ON f.strategy_id = s.source_id
 WHERE s.inverted

@@ -13,7 +13,7 @@ WITH figures AS (
          CASE
            WHEN dd = 0 OR roi >= 0 THEN FALSE
            WHEN best = 0 THEN TRUE
-           ELSE (0 - roi) / ABS(best) > roi / ABS(dd)
+           ELSE -roi / ABS(best) > roi / ABS(dd)
          END AS inverted
   FROM figures
 )

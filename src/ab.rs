@@ -1,118 +1,21 @@
-//! Running plans and comparing results: what `explain --analyze` and `bench ab` measure.
-//!
-//! A plan's SQL runs on the engine; a kernel step then takes its Arrow batches. Statements
-//! that write (CREATE TABLE AS, UPDATE) are compared by the table they leave behind.
+//! `bench ab`: a query and its rewrite run alternately after warm-up, their results compared
+//! (order-insensitive, floats to a tolerance) and their times recorded; also the session
+//! copies that let statements which write run on an engine without touching stored data.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use sqlparser::ast::Statement;
 
-use crate::engine::{Engine, QueryOutput};
+use crate::engine::{Engine, QueryOutput, TableSource, fetch_sql};
 use crate::error::{Error, Result};
-use crate::kernels::corr::Standardized;
-use crate::rewrite::{CorrOutput, KernelStep, Plan};
-
-/// Most rows a kernel step returns as Arrow; the full request streams instead (see the bench).
-pub const MAX_KERNEL_ROWS: usize = 50_000_000;
-
-/// Runs a statement and returns what it produced: its rows, or the table it wrote.
-pub fn execute_statement(engine: &dyn Engine, stmt: &Statement) -> Result<QueryOutput> {
-    match stmt {
-        Statement::CreateTable(ct) if ct.query.is_some() => {
-            let _ = engine.execute(&format!("DROP TABLE IF EXISTS {}", ct.name));
-            engine.execute(&stmt.to_string())?;
-            engine.execute(&format!("SELECT * FROM {}", ct.name))
-        }
-        Statement::Update(u) => {
-            engine.execute(&stmt.to_string())?;
-            engine.execute(&format!("SELECT * FROM {}", u.table.relation))
-        }
-        _ => engine.execute(&stmt.to_string()),
-    }
-}
-
-/// Runs a plan: its SQL, then its kernel step on the SQL's Arrow output.
-pub fn execute_plan(engine: &dyn Engine, plan: &Plan) -> Result<QueryOutput> {
-    let out = execute_statement(engine, &plan.statement)?;
-    match &plan.kernel {
-        None => Ok(out),
-        Some(KernelStep::PairwiseCorr { outputs }) => pairwise_corr(&out, outputs),
-    }
-}
-
-/// Reads (id, key, z) rows ordered by id then key into standardized rows.
-pub fn standardized_rows(out: &QueryOutput) -> Result<(Vec<i64>, Standardized)> {
-    let mut ids: Vec<i64> = Vec::new();
-    let mut z = Vec::with_capacity(out.num_rows());
-    let mut counts: Vec<usize> = Vec::new();
-    let mut flat: Vec<bool> = Vec::new();
-    for b in &out.batches {
-        let id = arrow::compute::cast(b.column(0), &DataType::Int64)?;
-        let id = id.as_primitive::<Int64Type>();
-        let zs = b.column(2).as_primitive_opt::<Float64Type>().ok_or_else(|| {
-            Error::invalid("kernel input", format!("z is {}, expected DOUBLE", b.column(2).data_type()))
-        })?;
-        for i in 0..b.num_rows() {
-            if ids.last() != Some(&id.value(i)) {
-                ids.push(id.value(i));
-                counts.push(0);
-                flat.push(false);
-            }
-            *counts.last_mut().expect("pushed") += 1;
-            if zs.is_null(i) {
-                *flat.last_mut().expect("pushed") = true;
-                z.push(0.0);
-            } else {
-                z.push(zs.value(i));
-            }
-        }
-    }
-    let d = counts.first().copied().unwrap_or(0);
-    if let Some(i) = counts.iter().position(|&c| c != d) {
-        return Err(Error::invalid(
-            "kernel input",
-            format!("strategy {} has {} days where the first has {d}: not a complete panel", ids[i], counts[i]),
-        ));
-    }
-    let n = ids.len();
-    Ok((ids, Standardized { n, d, z, flat }))
-}
-
-fn pairwise_corr(out: &QueryOutput, outputs: &[(CorrOutput, String)]) -> Result<QueryOutput> {
-    let (ids, s) = standardized_rows(out)?;
-    let n = s.n;
-    if n * n > MAX_KERNEL_ROWS {
-        return Err(Error::invalid(
-            "kernel output",
-            format!("{n} strategies make {} pairs, too many to return as rows; narrow the candidate set", n * n),
-        ));
-    }
-    let m = s.matrix();
-    let id_a = Int64Array::from_iter_values((0..n).flat_map(|i| std::iter::repeat_n(ids[i], n)));
-    let id_b = Int64Array::from_iter_values((0..n).flat_map(|_| ids.iter().copied()));
-    let corr = Float64Array::from_iter((0..n * n).map(|k| {
-        let (i, j) = (k / n, k % n);
-        (!s.flat[i] && !s.flat[j]).then_some(m[k])
-    }));
-    let (id_a, id_b, corr): (ArrayRef, ArrayRef, ArrayRef) = (Arc::new(id_a), Arc::new(id_b), Arc::new(corr));
-    let mut fields = Vec::new();
-    let mut columns = Vec::new();
-    for (kind, name) in outputs {
-        let (t, col) = match kind {
-            CorrOutput::IdA => (DataType::Int64, id_a.clone()),
-            CorrOutput::IdB => (DataType::Int64, id_b.clone()),
-            CorrOutput::Corr => (DataType::Float64, corr.clone()),
-        };
-        fields.push(Field::new(name, t, true));
-        columns.push(col);
-    }
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    Ok(QueryOutput { schema, batches: vec![batch] })
-}
+use crate::exec::{bare_name, execute_plan, execute_statement, table_written};
+use crate::query::Prepared;
+use crate::rewrite::{Outcome, Plan};
+use crate::templates::quote_ident;
 
 /// One cell of a result, for order-insensitive comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,10 +128,10 @@ pub fn same_results(a: &QueryOutput, b: &QueryOutput, rel: f64) -> Result<(), St
     Ok(())
 }
 
-/// Wall seconds of one call.
-pub fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+/// Wall seconds of one future.
+pub async fn timed<T>(f: impl Future<Output = Result<T>>) -> Result<(T, f64)> {
     let start = Instant::now();
-    let out = f()?;
+    let out = f.await?;
     Ok((out, start.elapsed().as_secs_f64()))
 }
 
@@ -255,9 +158,191 @@ impl Spread {
     }
 }
 
+/// Session copies of the tables a statement and its rewrite write (an UPDATE's target, the
+/// tables a plan's follow-ups drop or rename over), so both run on the same starting data and
+/// no stored table changes: a copy hides the stored table for the session, and dropping it at
+/// the end shows the stored table again.
+#[derive(Debug, Default)]
+pub struct Sandbox {
+    copies: Vec<(String, QueryOutput)>,
+    /// Every table either side writes, dropped at the end.
+    written: Vec<String>,
+}
+
+impl Sandbox {
+    pub async fn new(engine: &dyn Engine, original: &Statement, plan: &Plan) -> Result<Sandbox> {
+        let mut written: Vec<String> = Vec::new();
+        let mut touched: Vec<String> = Vec::new();
+        for stmt in std::iter::once(original).chain(std::iter::once(&plan.statement)).chain(&plan.then) {
+            if let Some(t) = table_written(stmt) {
+                written.push(bare_name(&t));
+                if !matches!(stmt, Statement::CreateTable(_)) {
+                    touched.push(bare_name(&t));
+                }
+            }
+            if let Statement::Drop { names, .. } = stmt {
+                touched.extend(names.iter().map(bare_name));
+            }
+        }
+        written.sort();
+        written.dedup();
+        touched.sort();
+        touched.dedup();
+        let mut copies = Vec::new();
+        for name in touched {
+            if engine.schema(&name).await?.is_some() {
+                let copy = fetch_sql(engine, &format!("SELECT * FROM {}", quote_ident(&name))).await?;
+                copies.push((name, copy));
+            }
+        }
+        Ok(Sandbox { copies, written })
+    }
+
+    /// Whether there is anything to copy (the statements write).
+    pub fn is_empty(&self) -> bool {
+        self.written.is_empty()
+    }
+
+    /// Puts fresh copies in place (before each run; untimed).
+    pub async fn reset(&self, engine: &dyn Engine) -> Result<()> {
+        for (name, copy) in &self.copies {
+            engine
+                .create_temporary(TableSource::from_batches(name.clone(), copy.schema.clone(), copy.batches.clone()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Drops the copies and every table the runs wrote; the runs' error wins.
+    pub async fn finish<T>(self, engine: &dyn Engine, outcome: Result<T>) -> Result<T> {
+        let mut cleanup = Ok(());
+        for name in &self.written {
+            if let Err(e) = engine.drop_temporary(name).await
+                && cleanup.is_ok()
+            {
+                cleanup = Err(e);
+            }
+        }
+        let value = outcome?;
+        cleanup.map(|_| value)
+    }
+}
+
+/// One side of an A/B record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Side {
+    pub sql: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    pub seconds: Spread,
+    pub times: Vec<f64>,
+}
+
+/// The record `bench ab` writes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AbRecord {
+    pub query: String,
+    pub engine: String,
+    pub machine: String,
+    pub rules_fired: Vec<&'static str>,
+    pub runs: u32,
+    pub warmup: u32,
+    pub rows: usize,
+    pub original: Side,
+    pub rewritten: Side,
+    pub equal: bool,
+    pub difference: Option<String>,
+    pub speedup: f64,
+    pub finished: String,
+}
+
+/// The machine, for records: CPU model, cores, OS.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
+}
+
+/// Runs the original and the rewritten plan alternately, `warmup` unmeasured rounds then
+/// `runs` measured ones (`tick` after each run), and compares the first measured results.
+pub async fn bench(
+    engine: &dyn Engine,
+    prepared: &Prepared,
+    outcome: &Outcome,
+    runs: u32,
+    warmup: u32,
+    tick: &(dyn Fn() + Sync),
+) -> Result<AbRecord> {
+    let sandbox = Sandbox::new(engine, &outcome.original, &outcome.plan).await?;
+    let measured = async {
+        let (mut t_original, mut t_rewritten) = (Vec::new(), Vec::new());
+        let mut first: Option<(QueryOutput, QueryOutput)> = None;
+        for round in 0..warmup + runs {
+            sandbox.reset(engine).await?;
+            let (a, ta) = timed(execute_statement(engine, &outcome.original))
+                .await
+                .map_err(|e| Error::engine("running the original query", e.to_string()))?;
+            tick();
+            sandbox.reset(engine).await?;
+            let (b, tb) = timed(execute_plan(engine, &outcome.plan))
+                .await
+                .map_err(|e| Error::engine("running the rewritten plan", e.to_string()))?;
+            tick();
+            if round >= warmup {
+                t_original.push(ta);
+                t_rewritten.push(tb);
+                first.get_or_insert((a, b));
+            }
+        }
+        Ok((t_original, t_rewritten, first))
+    }
+    .await;
+    let (t_original, t_rewritten, first) = sandbox.finish(engine, measured).await?;
+    let (a, b) = first.ok_or_else(|| Error::invalid("--runs", "at least one measured run"))?;
+    let difference = same_results(&a, &b, 1e-9).err();
+    let (so, sr) = (Spread::of(&t_original), Spread::of(&t_rewritten));
+    Ok(AbRecord {
+        query: prepared.name.clone(),
+        engine: engine.describe(),
+        machine: machine(),
+        rules_fired: outcome.fired(),
+        runs,
+        warmup,
+        rows: a.num_rows(),
+        original: Side { sql: outcome.original.to_string(), kernel: None, seconds: so, times: t_original },
+        rewritten: Side {
+            sql: outcome.plan.statement.to_string(),
+            kernel: outcome.plan.kernel.as_ref().map(|k| k.describe()),
+            seconds: sr,
+            times: t_rewritten,
+        },
+        equal: difference.is_none(),
+        difference,
+        speedup: so.median / sr.median.max(1e-12),
+        finished: chrono::Local::now().format("%Y%m%d_%H%M%S").to_string(),
+    })
+}
+
+/// Writes the record as `<dir>/<query>_<finished>.json`; returns the path.
+pub fn write_record(dir: &Path, record: &AbRecord) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join(format!("{}_{}.json", record.query, record.finished));
+    let text = serde_json::to_string_pretty(record).map_err(|e| Error::internal(format!("record JSON: {e}")))? + "\n";
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use arrow::array::{Float64Array, Int64Array, RecordBatch};
+    use std::sync::Arc;
 
     fn out(cols: Vec<(&str, ArrayRef)>) -> QueryOutput {
         let batch = RecordBatch::try_from_iter(cols).unwrap();

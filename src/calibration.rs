@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Location, Result};
-use crate::metrics::StrategyMetrics;
+use crate::strategy_metrics::StrategyMetrics;
 
 /// The metrics compared, in report order.
 pub const COMPARED: [&str; 4] = ["ROI", "Max Drawdown", "Win Percentage", "Profit Factor"];

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Location, Result};
-use crate::fitness::Metric;
+use heavytune_kernels::Metric;
 
 /// One `key = value` with the line it came from.
 #[derive(Debug, Clone)]
@@ -185,8 +185,36 @@ pub fn read_legacy(path: &Path, need_inputs: bool) -> Result<LegacyConfig> {
             }
         })?
         .flatten();
-    // The legacy clamps these silently; so do we, as its users' configs rely on it.
-    c.generations = ini.parse_value("GENERAL", "ga_generations", "a whole number", uint)?.map(|g| g.max(10));
+    // The legacy clamps these silently; we clamp too (users' configs rely on it), with a
+    // warning naming the line.
+    let mut clamp = |key: (&str, &str), given: String, used: String, range: &str| {
+        c.warnings.push(format!(
+            "{}: [{}] {} = {given} is outside the legacy's range ({range}); using {used}, as the legacy does",
+            ini.at(key.0, key.1),
+            key.0,
+            key.1
+        ));
+    };
+    let generations = ini.parse_value("GENERAL", "ga_generations", "a whole number", uint)?;
+    if let Some(g) = generations.filter(|&g| g < 10) {
+        clamp(("GENERAL", "ga_generations"), g.to_string(), "10".into(), "at least 10");
+    }
+    let population = ini.parse_value("PORTFOLIO", "population_size", "a whole number", uint)?;
+    if let Some(p) = population.filter(|&p| p < 10) {
+        clamp(("PORTFOLIO", "population_size"), p.to_string(), "10".into(), "at least 10");
+    }
+    let mutation_rate = ini.parse_value("PORTFOLIO", "mutation_rate", "a number", float)?;
+    if let Some(m) = mutation_rate.filter(|m| !(0.01..=0.5).contains(m)) {
+        clamp(("PORTFOLIO", "mutation_rate"), m.to_string(), m.clamp(0.01, 0.5).to_string(), "0.01 to 0.5");
+    }
+    let penalty_factor = ini.parse_value("OPTIMIZATION", "penalty_factor", "a number", float)?;
+    if let Some(p) = penalty_factor.filter(|&p| p < 0.0) {
+        clamp(("OPTIMIZATION", "penalty_factor"), p.to_string(), "0".into(), "at least 0");
+    }
+    c.generations = generations.map(|g| g.max(10));
+    c.population = population.map(|p| p.max(10));
+    c.mutation_rate = mutation_rate.map(|m| m.clamp(0.01, 0.5));
+    c.penalty_factor = penalty_factor.map(|p| p.max(0.0));
     c.metric = ini.parse_value(
         "GENERAL",
         "metric",
@@ -195,10 +223,7 @@ pub fn read_legacy(path: &Path, need_inputs: bool) -> Result<LegacyConfig> {
     )?;
     c.min_size = ini.parse_value("PORTFOLIO", "min_size", "a whole number", uint)?;
     c.max_size = ini.parse_value("PORTFOLIO", "max_size", "a whole number", uint)?;
-    c.population = ini.parse_value("PORTFOLIO", "population_size", "a whole number", uint)?.map(|p| p.max(10));
-    c.mutation_rate = ini.parse_value("PORTFOLIO", "mutation_rate", "a number", float)?.map(|m| m.clamp(0.01, 0.5));
     c.balanced = ini.bool("OPTIMIZATION", "balanced_mode")?;
-    c.penalty_factor = ini.parse_value("OPTIMIZATION", "penalty_factor", "a number", float)?.map(|p| p.max(0.0));
     c.drawdown_threshold = ini.parse_value("OPTIMIZATION", "drawdown_threshold", "a number", float)?;
     // The legacy default is True.
     c.ulta = Some(ini.bool("OPTIMIZATION", "apply_ulta_logic")?.unwrap_or(true));
@@ -291,5 +316,31 @@ mod tests {
         assert!(err.contains("c.ini:3") && err.contains("maybe"), "{err}");
         let err = ini.require_sections(&["A", "GENERAL", "PORTFOLIO"]).unwrap_err().to_string();
         assert!(err.contains("[GENERAL], [PORTFOLIO]"), "{err}");
+    }
+
+    #[test]
+    fn values_outside_the_legacy_ranges_are_clamped_with_a_warning_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.ini");
+        std::fs::write(
+            &path,
+            "[GENERAL]\nga_generations = 5\n[PORTFOLIO]\npopulation_size = 3\nmutation_rate = 0.9\n\
+             [OPTIMIZATION]\npenalty_factor = -1\n",
+        )
+        .unwrap();
+        let c = read_legacy(&path, false).unwrap();
+        assert_eq!(
+            (c.generations, c.population, c.mutation_rate, c.penalty_factor),
+            (Some(10), Some(10), Some(0.5), Some(0.0))
+        );
+        let w = c.warnings.join("\n");
+        for (line, key) in [
+            (2, "ga_generations = 5"),
+            (4, "population_size = 3"),
+            (5, "mutation_rate = 0.9"),
+            (7, "penalty_factor = -1"),
+        ] {
+            assert!(w.contains(&format!("c.ini:{line}: ")) && w.contains(key), "line {line} {key}: {w}");
+        }
     }
 }

@@ -81,7 +81,7 @@ pub fn print(stmt: &Statement, dialect: Dialect) -> Result<String> {
     let mut adapt = Adapt { dialect, error: None };
     let _ = stmt.visit(&mut adapt);
     if let Some(message) = adapt.error {
-        return Err(Error::invalid("dialect", message));
+        return Err(Error::data("dialect", message));
     }
     if dialect != Dialect::Heavydb {
         return Ok(stmt.to_string());

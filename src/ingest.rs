@@ -1,18 +1,22 @@
-//! `heavytune load`: input files -> long/narrow Arrow tables -> engine, with timings.
+//! Between the input files and the engine: `heavytune load` (files -> long/narrow Arrow tables
+//! -> engine, streamed) and reading a loaded table back into one wide table (one pull of each
+//! table, every value checked).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::engine::{Engine, TableData};
+use crate::engine::{Engine, QueryOutput, TableSource, fetch_sql};
 use crate::error::{Error, Result};
-use crate::load::long::{self, TableNames};
+use crate::load::long;
 use crate::load::{self, LoadOptions, WideTable};
+use crate::tables::{TableNames, pnl_schema, strategies_schema};
+use crate::templates::quote_ident;
 
 /// What a load did, for the human and the JSON summary.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LoadSummary {
     pub inputs: Vec<PathBuf>,
-    pub engine: &'static str,
+    pub engine: String,
     pub pnl_table: String,
     pub strategies_table: String,
     pub strategies: usize,
@@ -29,8 +33,23 @@ pub struct LoadSummary {
     pub warnings: Vec<String>,
 }
 
+/// The engine tables of a wide table, named after `names`: strategies, then P&L.
+pub fn table_sources(wide: WideTable, names: &TableNames) -> Result<Vec<TableSource>> {
+    let strategies = long::strategies_batch(&wide)?;
+    let pnl = long::pnl_batches(wide)?;
+    Ok(vec![
+        TableSource::from_batches(names.strategies.clone(), strategies_schema(), vec![strategies]),
+        TableSource::from_batches(names.pnl.clone(), pnl_schema(), pnl),
+    ])
+}
+
 /// Reads the inputs and writes `pnl` and `strategies` tables (named after `table`) into the engine.
-pub fn load_into(engine: &dyn Engine, inputs: &[PathBuf], table: &str, options: LoadOptions) -> Result<LoadSummary> {
+pub async fn load_into(
+    engine: &dyn Engine,
+    inputs: &[PathBuf],
+    table: &str,
+    options: LoadOptions,
+) -> Result<LoadSummary> {
     let names = TableNames::for_table(table);
     let start = Instant::now();
     let wide = load::read_inputs(inputs, options)?;
@@ -38,20 +57,11 @@ pub fn load_into(engine: &dyn Engine, inputs: &[PathBuf], table: &str, options: 
 
     let (strategies, days) = (wide.n_strategies(), wide.n_days());
     let (missing_cells, bytes_read, warnings) = (wide.missing_cells, wide.bytes_read, wide.warnings.clone());
-    let strategies_batch = long::strategies_batch(&wide)?;
-    let pnl = long::pnl_batches(wide)?;
-    engine.ingest(vec![
-        TableData {
-            name: names.strategies.clone(),
-            schema: long::strategies_schema(),
-            batches: vec![strategies_batch],
-        },
-        TableData { name: names.pnl.clone(), schema: long::pnl_schema(), batches: pnl },
-    ])?;
+    engine.ingest(table_sources(wide, &names)?).await?;
     let total_seconds = start.elapsed().as_secs_f64();
     Ok(LoadSummary {
         inputs: inputs.to_vec(),
-        engine: engine.name(),
+        engine: engine.describe(),
         pnl_table: names.pnl,
         strategies_table: names.strategies,
         strategies,
@@ -67,65 +77,117 @@ pub fn load_into(engine: &dyn Engine, inputs: &[PathBuf], table: &str, options: 
     })
 }
 
-/// Reads a loaded long table back into one wide table (strategies by id, days by date).
-pub fn read_table(engine: &dyn Engine, table: &str) -> Result<WideTable> {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{Date32Type, Float64Type, Int32Type};
-
-    let names = TableNames::for_table(table);
-    let strategies = engine.execute(&format!(
-        "SELECT strategy_id, name, file_label FROM {} ORDER BY strategy_id",
-        crate::templates::quote_ident(&names.strategies)
-    ))?;
-    let (wide_names, labels) = (strategies.strings(1)?, strategies.strings(2)?);
-    let pnl = engine.execute(&format!(
-        "SELECT strategy_id, trade_date, pnl FROM {} ORDER BY strategy_id, trade_date",
-        crate::templates::quote_ident(&names.pnl)
-    ))?;
-    let rows = pnl.num_rows();
-    let n = wide_names.len();
-    if n == 0 || rows % n != 0 {
-        return Err(Error::invalid(
+/// Checks that `table` has the columns heavytune's tables have (a table loaded by an older
+/// heavytune lacks `seq`).
+pub async fn check_columns(engine: &dyn Engine, table: &str, wanted: &[&str]) -> Result<()> {
+    let schema = engine.schema(table).await?.ok_or_else(|| {
+        Error::invalid(
             "--table",
-            format!("table {table:?} has {rows} P&L rows for {n} strategies: not one row per strategy and day"),
+            format!("the engine ({}) has no table {table:?}; load data first: heavytune load", engine.describe()),
+        )
+    })?;
+    let missing: Vec<&str> = wanted.iter().copied().filter(|c| schema.fields().iter().all(|f| f.name() != c)).collect();
+    if !missing.is_empty() {
+        return Err(Error::data(
+            "--table",
+            format!(
+                "table {table:?} has no column {} (a table loaded by an older heavytune lacks seq: load it again)",
+                missing.join(", ")
+            ),
         ));
     }
-    let days = rows / n;
-    let mut values = Vec::with_capacity(rows);
-    let mut dates = Vec::with_capacity(days);
-    let mut row = 0usize;
-    for b in &pnl.batches {
-        let ids = b.column(0).as_primitive::<Int32Type>();
-        let ds = b.column(1).as_primitive::<Date32Type>();
-        let vs = b.column(2).as_primitive::<Float64Type>();
-        for i in 0..b.num_rows() {
-            let (s, d) = (row / days, row % days);
-            if ids.value(i) as usize != s {
-                return Err(Error::invalid(
+    Ok(())
+}
+
+/// Places long rows `(strategy_id, seq, [trade_date,] value)` into a strategy-major `n` x `d`
+/// array, with the date of each `seq` when the rows carry one. NULL and non-finite values
+/// become 0 and are counted; every cell must come exactly once.
+pub(crate) fn place(out: &QueryOutput, n: usize, value: &str, table: &str) -> Result<(Vec<f64>, Vec<i32>, usize)> {
+    let ids = out.i64s("strategy_id")?;
+    let seqs = out.i64s("seq")?;
+    let values = out.f64s(value)?;
+    let row_dates = if out.schema.index_of("trade_date").is_ok() { Some(out.dates("trade_date")?) } else { None };
+    let rows = ids.len();
+    if n == 0 || rows % n != 0 {
+        return Err(Error::data(
+            "--table",
+            format!("table {table:?} has {rows} rows for {n} strategies: not one row per strategy and day"),
+        ));
+    }
+    let d = rows / n;
+    let mut cells = vec![0.0; n * d];
+    let mut seen = vec![false; n * d];
+    let mut dates: Vec<Option<i32>> = vec![None; d];
+    let mut missing = 0usize;
+    for (r, ((id, seq), v)) in ids.into_iter().zip(seqs).zip(values).enumerate() {
+        let (s, t) = match (id, seq) {
+            (Some(s), Some(t)) if (0..n as i64).contains(&s) && (0..d as i64).contains(&t) => (s as usize, t as usize),
+            (s, t) => {
+                return Err(Error::data(
                     "--table",
-                    format!("strategy {s} of table {table:?} does not have {days} days"),
+                    format!("table {table:?}: row (strategy_id {s:?}, seq {t:?}) is outside {n} strategies x {d} days"),
                 ));
             }
-            if s == 0 {
-                dates.push(ds.value(i));
-            } else if dates[d] != ds.value(i) {
-                return Err(Error::invalid(
-                    "--table",
-                    format!("strategy {s} of table {table:?} has other dates than strategy 0"),
-                ));
+        };
+        let cell = s * d + t;
+        if std::mem::replace(&mut seen[cell], true) {
+            return Err(Error::data("--table", format!("table {table:?}: strategy {s} has day {t} twice")));
+        }
+        match v {
+            Some(x) if x.is_finite() => cells[cell] = x,
+            _ => missing += 1,
+        }
+        if let Some(row_dates) = &row_dates {
+            let date =
+                row_dates[r].ok_or_else(|| Error::data("--table", format!("table {table:?}: day {t} has no date")))?;
+            match dates[t] {
+                None => dates[t] = Some(date),
+                Some(other) if other != date => {
+                    return Err(Error::data(
+                        "--table",
+                        format!("table {table:?}: day {t} has two dates (days {other} and {date} since 1970)"),
+                    ));
+                }
+                Some(_) => {}
             }
-            values.push(if vs.is_null(i) { 0.0 } else { vs.value(i) });
-            row += 1;
         }
     }
-    Ok(WideTable {
-        names: wide_names,
-        labels,
-        dates,
-        zones: None,
-        values,
-        missing_cells: 0,
-        bytes_read: 0,
-        warnings: Vec::new(),
-    })
+    let dates =
+        if row_dates.is_some() { dates.into_iter().map(|t| t.unwrap_or_default()).collect() } else { Vec::new() };
+    Ok((cells, dates, missing))
+}
+
+/// Reads loaded long tables back into one wide table: strategies by id, days by `seq`; NULL,
+/// NaN and infinite values count as missing cells and become 0.
+pub async fn read_table(engine: &dyn Engine, names: &TableNames) -> Result<WideTable> {
+    check_columns(engine, &names.pnl, &["strategy_id", "seq", "trade_date", "zone", "pnl"]).await?;
+    check_columns(engine, &names.strategies, &["strategy_id", "name", "file_label"]).await?;
+    let strategies = fetch_sql(
+        engine,
+        &format!("SELECT strategy_id, name, file_label FROM {} ORDER BY strategy_id", quote_ident(&names.strategies)),
+    )
+    .await?;
+    let ids = strategies.i64s("strategy_id")?;
+    if let Some(i) = ids.iter().enumerate().position(|(i, id)| *id != Some(i as i64)) {
+        return Err(Error::data(
+            "--table",
+            format!(
+                "table {:?}: strategy ids are not 0, 1, 2, ... (position {i} holds {:?})",
+                names.strategies, ids[i]
+            ),
+        ));
+    }
+    let (wide_names, labels) =
+        (strategies.strings(strategies.index_of("name")?)?, strategies.strings(strategies.index_of("file_label")?)?);
+    let pnl = fetch_sql(engine, &format!("SELECT strategy_id, seq, trade_date, pnl FROM {}", quote_ident(&names.pnl)))
+        .await?;
+    let (values, dates, missing_cells) = place(&pnl, wide_names.len(), "pnl", &names.pnl)?;
+    let mut warnings = Vec::new();
+    if dates.windows(2).any(|w| w[1] < w[0]) {
+        warnings.push(format!(
+            "table {:?}: dates are not in ascending order; days follow the table's seq (the input's order), as the legacy tool does",
+            names.pnl
+        ));
+    }
+    Ok(WideTable { names: wide_names, labels, dates, zones: None, values, missing_cells, bytes_read: 0, warnings })
 }

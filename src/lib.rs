@@ -1,8 +1,15 @@
 //! heavytune: pick trading-strategy portfolios with SQL engines and local kernels.
 //!
-//! Data flows one way: [`load`] (input files) -> [`engine`] (SQL over Arrow, from the
-//! [`templates`] through the [`rewrite`] rules) -> [`kernels`] and [`fitness`]/[`search`] ->
-//! [`report`]. [`synth`] makes production-shape data; [`metrics`] holds the legacy formulas.
+//! Data flows one way: [`load`] reads the input files; [`ingest`] puts them into an
+//! [`engine`] as the long tables of [`tables`]; [`stages`] run the [`templates`] there, through
+//! the [`rewrite`] rules, and pull the results as Arrow; the [`kernels`] crate and [`search`]
+//! find the portfolios; [`output`] writes what a person or program reads. [`pipeline`] is that
+//! job end to end, configured by [`spec`] (flags over a legacy [`config`]).
+//!
+//! Around it: [`strategy_metrics`] and [`performance`] (the legacy's per-strategy and portfolio
+//! report figures), [`ulta`] (the legacy inversion), [`score`] (given portfolios), [`query`],
+//! [`exec`], [`explain`] and [`ab`] (a query, its rewrite, their plans and timings), [`synth`]
+//! and [`calibration`] (production-shape test data).
 
 pub mod ab;
 pub mod calibration;
@@ -10,18 +17,24 @@ pub mod config;
 pub mod dialect;
 pub mod engine;
 pub mod error;
-pub mod fitness;
+pub mod exec;
+pub mod explain;
 pub mod ingest;
-pub mod kernels;
 pub mod load;
-pub mod metrics;
+pub mod output;
+pub mod performance;
 pub mod pipeline;
-pub mod report;
+pub mod query;
 pub mod rewrite;
+pub mod score;
 pub mod search;
+pub mod spec;
 pub mod stages;
+pub mod strategy_metrics;
 pub mod synth;
+pub mod tables;
 pub mod templates;
 pub mod ulta;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorClass, Result};
+pub use heavytune_kernels as kernels;

@@ -1,16 +1,20 @@
 //! The optimization job end to end: input -> ULTA -> metrics -> standardized panel -> search.
-//! Writing the results is [`crate::report::run`]'s job.
+//! Writing the results is [`crate::output::run`]'s job.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::engine::Engine;
+use heavytune_kernels::{Balance, Evaluator, Metric, Penalty, portfolio_returns};
+use rayon::prelude::*;
+
+use crate::engine::{Engine, Temporaries};
 use crate::error::{Error, Result};
-use crate::fitness::{Balance, Evaluator, Metric, Penalty, PortfolioReport, portfolio_report, portfolio_returns};
 use crate::load::{LoadOptions, WideTable};
-use crate::metrics::{StrategyMetrics, strategy_metrics};
+use crate::performance::{PortfolioReport, portfolio_report};
 use crate::search::{self, Features, Params, SizeResult};
-use crate::stages::{self, Stats};
+use crate::stages::{self, StageInput, Stats};
+use crate::strategy_metrics::{StrategyMetrics, strategy_metrics};
+use crate::tables::TableNames;
 use crate::ulta::{self, Inversion};
 
 /// Where the strategies come from.
@@ -85,17 +89,6 @@ pub struct RunOutcome {
     pub warnings: Vec<String>,
 }
 
-/// Reads the source into one wide table.
-pub fn read_source(source: &Source, engine: Option<&dyn Engine>) -> Result<WideTable> {
-    match source {
-        Source::Files(paths) => crate::load::read_inputs(paths, LoadOptions::default()),
-        Source::Table(name) => {
-            let engine = engine.ok_or_else(|| Error::invalid("--table", "no engine to read the table from"))?;
-            crate::ingest::read_table(engine, name)
-        }
-    }
-}
-
 /// Keeps only the first `strat_limit` strategies.
 fn limit(mut table: WideTable, spec: &RunSpec) -> WideTable {
     if let Some(n) = spec.strat_limit.filter(|&n| n < table.n_strategies()) {
@@ -104,12 +97,6 @@ fn limit(mut table: WideTable, spec: &RunSpec) -> WideTable {
         table.values.truncate(n * table.n_days());
     }
     table
-}
-
-/// Applies `strat_limit` and ULTA in this process: the data every later stage sees.
-pub fn prepare(table: WideTable, spec: &RunSpec) -> (WideTable, Vec<Inversion>) {
-    let table = limit(table, spec);
-    if spec.ulta { ulta::apply(table) } else { (table, Vec::new()) }
 }
 
 /// Checks the sizes against the data and builds the balanced-mode penalty.
@@ -131,7 +118,7 @@ pub fn check(table: &WideTable, spec: &RunSpec) -> Result<Option<Balance>> {
         ));
     }
     if table.n_days() == 0 {
-        return Err(Error::invalid("--input", "the data has no trading day"));
+        return Err(Error::data("--input", "the data has no trading day"));
     }
     let Some(b) = &spec.balanced else { return Ok(None) };
     let mut distinct: Vec<String> = table.labels.clone();
@@ -152,67 +139,91 @@ pub fn check(table: &WideTable, spec: &RunSpec) -> Result<Option<Balance>> {
     Ok(Some(Balance { labels, desired, factor: b.factor, n_labels: distinct.len() }))
 }
 
-/// Runs the whole job on an already read table; `progress` gets evaluation counts. With
-/// `Stats::Engine` the per-strategy stages run in `engine`.
-pub fn run(
+/// The data a search runs on, with where it came from.
+struct Prepared {
     table: WideTable,
+    inversions: Vec<Inversion>,
+    strategy_metrics: Vec<StrategyMetrics>,
+    /// Standardized values from the engine (`None`: computed by the evaluator).
+    z: Option<Vec<f64>>,
+}
+
+/// ULTA, metrics and standardized values in this process.
+fn local_stats(table: WideTable, spec: &RunSpec, t: &mut Timings) -> Prepared {
+    let clock = Instant::now();
+    let (table, inversions) = if spec.ulta { ulta::apply(table) } else { (table, Vec::new()) };
+    t.ulta = clock.elapsed().as_secs_f64();
+    let clock = Instant::now();
+    let d = table.n_days();
+    let strategy_metrics = table.values.par_chunks(d.max(1)).map(strategy_metrics).collect();
+    t.strategy_metrics = clock.elapsed().as_secs_f64();
+    Prepared { table, inversions, strategy_metrics, z: None }
+}
+
+/// Reads the source and computes the per-strategy stages where `spec.stats` says: the
+/// engine's session tables are dropped before this returns, also on error.
+async fn prepare(source: &Source, engine: Option<&dyn Engine>, spec: &RunSpec, t: &mut Timings) -> Result<Prepared> {
+    let need_engine =
+        || engine.ok_or_else(|| Error::internal("the per-strategy stages need an engine and none was connected"));
+    let clock = Instant::now();
+    let (input, read) = match source {
+        Source::Files(paths) => {
+            let table = limit(crate::load::read_inputs(paths, LoadOptions::default())?, spec);
+            (StageInput::Files(table), true)
+        }
+        Source::Table(name) => {
+            let tables = TableNames::for_table(name);
+            match spec.stats {
+                Stats::Local => {
+                    let table = limit(crate::ingest::read_table(need_engine()?, &tables).await?, spec);
+                    (StageInput::Files(table), true)
+                }
+                Stats::Engine => (StageInput::Stored { tables, limit: spec.strat_limit }, false),
+            }
+        }
+    };
+    t.load = clock.elapsed().as_secs_f64();
+    match (spec.stats, input) {
+        (Stats::Local, StageInput::Files(table)) => Ok(local_stats(table, spec, t)),
+        (Stats::Local, StageInput::Stored { .. }) => Err(Error::internal("local stats over unread tables")),
+        (Stats::Engine, input) => {
+            let mut temps = Temporaries::new(need_engine()?);
+            let result = stages::engine_stats(&mut temps, input, spec.ulta).await;
+            let st = temps.finish(result).await?;
+            if !read {
+                t.load += st.read_seconds;
+            }
+            t.ulta = st.ulta_seconds;
+            t.strategy_metrics = st.metrics_seconds;
+            t.standardize = st.standardize_seconds;
+            Ok(Prepared { table: st.table, inversions: st.inversions, strategy_metrics: st.metrics, z: Some(st.z) })
+        }
+    }
+}
+
+/// Runs the whole job; `progress` gets evaluation counts. `engine` runs the per-strategy
+/// stages (`Stats::Engine`) and reads `Source::Table`.
+pub async fn run(
+    source: &Source,
     spec: &RunSpec,
-    load_seconds: f64,
     engine: Option<&dyn Engine>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<RunOutcome> {
     let started = Instant::now();
-    let mut t = Timings { load: load_seconds, ..Timings::default() };
+    let mut t = Timings::default();
+    let Prepared { table, inversions, strategy_metrics, z } = prepare(source, engine, spec, &mut t).await?;
     let mut warnings = table.warnings.clone();
     if table.missing_cells > 0 {
-        warnings.push(format!("{} missing or non-numeric cells read as 0", table.missing_cells));
+        warnings.push(format!("{} missing, non-numeric or non-finite cells read as 0", table.missing_cells));
     }
-    let mut stats = spec.stats;
-    let mut days: Vec<i32> = table.dates.clone();
-    days.sort_unstable();
-    days.dedup();
-    if stats == Stats::Engine && days.len() != table.n_days() {
-        // Several rows per date (zones): the engine's tables order days by date alone.
-        warnings.push("several rows share a date, so the per-strategy stages ran locally (--stats local)".into());
-        stats = Stats::Local;
-    }
-    let (table, inversions, strategy_metrics, ev) = match (stats, engine) {
-        (Stats::Engine, Some(engine)) => {
-            let st = stages::engine_stats(engine, limit(table, spec), spec.ulta)?;
-            t.ulta = st.ulta_seconds;
-            t.strategy_metrics = st.metrics_seconds;
-            let balance = check(&st.table, spec)?;
-            let clock = Instant::now();
-            let ev = Evaluator::with_standardized(
-                &st.table.values,
-                &st.z,
-                st.table.n_days(),
-                spec.metric,
-                spec.penalty,
-                balance,
-            );
-            t.standardize = st.standardize_seconds + clock.elapsed().as_secs_f64();
-            (st.table, st.inversions, st.metrics, ev)
-        }
-        (Stats::Engine, None) => return Err(Error::invalid("--stats", "engine stats need an engine")),
-        (Stats::Local, _) => {
-            let (table, inversions) = prepare(table, spec);
-            t.ulta = started.elapsed().as_secs_f64();
-            let balance = check(&table, spec)?;
-            let clock = Instant::now();
-            let d = table.n_days();
-            let strategy_metrics: Vec<StrategyMetrics> = {
-                use rayon::prelude::*;
-                table.values.par_chunks(d).map(strategy_metrics).collect()
-            };
-            t.strategy_metrics = clock.elapsed().as_secs_f64();
-            let clock = Instant::now();
-            let ev = Evaluator::new(&table.values, d, spec.metric, spec.penalty, balance);
-            t.standardize = clock.elapsed().as_secs_f64();
-            (table, inversions, strategy_metrics, ev)
-        }
-    };
+    let balance = check(&table, spec)?;
     let d = table.n_days();
+    let clock = Instant::now();
+    let ev = match &z {
+        Some(z) => Evaluator::with_standardized(&table.values, z, d, spec.metric, spec.penalty, balance),
+        None => Evaluator::new(&table.values, d, spec.metric, spec.penalty, balance),
+    };
+    t.standardize += clock.elapsed().as_secs_f64();
 
     let clock = Instant::now();
     let features = Features::new(&ev);
@@ -242,6 +253,6 @@ pub fn run(
     t.report_metrics = clock.elapsed().as_secs_f64();
     let best = (0..sizes.len())
         .fold(0, |b, i| if sizes[i].result.best.eval.better_than(&sizes[b].result.best.eval) { i } else { b });
-    t.total = load_seconds + started.elapsed().as_secs_f64();
+    t.total = started.elapsed().as_secs_f64();
     Ok(RunOutcome { table, inversions, strategy_metrics, sizes, best, evaluations, timings: t, warnings })
 }

@@ -1,22 +1,25 @@
 //! The per-strategy stages of a run inside the engine: ULTA, legacy metrics and standardized
 //! values from the `sql/` templates, each passed through the rewriter, pulled back as Arrow.
-//! Row-level results come back unordered and are placed by (strategy_id, trade_date) in one
-//! pass: the engine's ORDER BY of 2M rows cost more than the placement.
+//!
+//! They run on long tables already in the engine: the ones `heavytune load` stored (`run
+//! --table`), or session tables made from input files. Every table a stage creates is a
+//! session table of the run's [`Temporaries`], dropped when the run ends. Rows come back
+//! unordered and are placed by (strategy_id, seq) in one pass.
 
 use std::time::Instant;
 
-use arrow::array::{Array, AsArray, Float64Array};
-use arrow::datatypes::{DataType, Float64Type};
+use sqlparser::ast::Statement;
 
-use crate::ab::execute_plan;
-use crate::engine::{Engine, QueryOutput, TableData};
+use crate::engine::{Engine, QueryOutput, Temporaries, fetch_sql};
 use crate::error::{Error, Result};
+use crate::exec::execute_plan;
+use crate::ingest::{check_columns, place, read_table};
 use crate::load::WideTable;
-use crate::load::long::{self, TableNames};
-use crate::metrics::StrategyMetrics;
 use crate::rewrite::{Context, optimize};
-use crate::templates::{self, Params};
-use crate::ulta::Inversion;
+use crate::strategy_metrics::StrategyMetrics;
+use crate::tables::TableNames;
+use crate::templates::{self, Params, quote_ident};
+use crate::ulta::{INVERTED_SUFFIX, Inversion};
 
 /// Where a run computes ULTA, per-strategy metrics and standardized values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
@@ -32,162 +35,211 @@ pub enum Stats {
 /// What the engine stages hand to the search.
 #[derive(Debug)]
 pub struct EngineStats {
+    /// The data after ULTA: names, labels, dates and values as the search sees them.
     pub table: WideTable,
     pub inversions: Vec<Inversion>,
     pub metrics: Vec<StrategyMetrics>,
-    /// Standardized values, strategy by strategy (zeros for a constant strategy).
+    /// Standardized values, strategy by strategy (zeros for a flat strategy).
     pub z: Vec<f64>,
+    pub read_seconds: f64,
     pub ulta_seconds: f64,
     pub metrics_seconds: f64,
     pub standardize_seconds: f64,
 }
 
-/// Session-only table names of a run.
+/// Where the stages' input comes from.
+pub enum StageInput {
+    /// Tables `heavytune load` stored; `limit` keeps the first strategies only.
+    Stored { tables: TableNames, limit: Option<usize> },
+    /// A wide table already read from files: it becomes the run's session tables.
+    Files(WideTable),
+}
+
+/// Session table names of a run (session-scoped, so no two runs meet).
 const RUN_TABLE: &str = "ht_run";
 
-fn run(engine: &dyn Engine, template: &str, tables: &TableNames) -> Result<QueryOutput> {
+/// A template bound to `tables`, through the rewriter (planning for the engine's
+/// capabilities).
+async fn plan(engine: &dyn Engine, template: &str, tables: &TableNames) -> Result<crate::rewrite::Plan> {
     let params = Params { tables: Some(tables.clone()), ..Params::default() };
     let stmt = templates::bind(templates::find(template)?, &params)?;
-    let ctx = Context::discover(engine, &stmt)?;
-    let outcome = optimize(stmt, &ctx, None)?;
-    execute_plan(engine, &outcome.plan)
+    let ctx = Context::discover(engine, &stmt).await?;
+    Ok(optimize(stmt, &ctx, None)?.plan)
 }
 
-/// One Float64 column of a result as one slice: the batch's own buffer when there is one
-/// batch (no copy), else concatenated.
-fn f64_column(out: &QueryOutput, name: &str) -> Result<Float64Array> {
-    let i = out.schema.index_of(name)?;
-    let arrays: Vec<&dyn Array> = out.batches.iter().map(|b| b.column(i).as_ref()).collect();
-    let col = match arrays.as_slice() {
-        [] => return Ok(Float64Array::from(Vec::<f64>::new())),
-        [one] => arrow::array::make_array(one.to_data()),
-        many => arrow::compute::concat(many)?,
+async fn run(engine: &dyn Engine, template: &str, tables: &TableNames) -> Result<QueryOutput> {
+    execute_plan(engine, &plan(engine, template, tables).await?).await
+}
+
+/// Runs a `CREATE TABLE ... AS` template as a session table of the run.
+async fn create(temps: &mut Temporaries<'_>, template: &str, tables: &TableNames) -> Result<String> {
+    let plan = plan(temps.engine(), template, tables).await?;
+    let Statement::CreateTable(ct) = &plan.statement else {
+        return Err(Error::internal(format!("template {template} is not a CREATE TABLE AS")));
     };
-    let col = if col.data_type() == &DataType::Float64 { col } else { arrow::compute::cast(&col, &DataType::Float64)? };
-    Ok(col.as_primitive::<Float64Type>().clone())
+    let (Some(query), name) = (&ct.query, crate::exec::bare_name(&ct.name)) else {
+        return Err(Error::internal(format!("template {template} creates a table without a query")));
+    };
+    temps.create_as(&name, &Statement::Query(query.clone())).await?;
+    Ok(name)
 }
 
-fn strings(out: &QueryOutput, name: &str) -> Result<Vec<String>> {
-    out.strings(out.schema.index_of(name)?)
+/// Stored tables as the stages need them: checked, and copied into session tables with
+/// missing and non-finite values as 0 (and only the first `limit` strategies) where needed.
+async fn prepare_stored(
+    temps: &mut Temporaries<'_>,
+    tables: &TableNames,
+    limit: Option<usize>,
+) -> Result<(TableNames, usize)> {
+    let engine = temps.engine();
+    check_columns(engine, &tables.pnl, &["strategy_id", "seq", "trade_date", "zone", "pnl"]).await?;
+    check_columns(engine, &tables.strategies, &["strategy_id", "name", "file_label"]).await?;
+    let pnl = quote_ident(&tables.pnl);
+    let bad = "pnl IS NULL OR NOT (ABS(pnl) < CAST('inf' AS DOUBLE))";
+    let facts = fetch_sql(
+        engine,
+        &format!(
+            "SELECT COUNT(*) AS n_rows, COUNT(DISTINCT strategy_id) AS n_ids, \
+             SUM(CASE WHEN {bad} THEN 1 ELSE 0 END) AS n_missing FROM {pnl}"
+        ),
+    )
+    .await?;
+    let get = |c: &str| facts.i64s(c).map(|v| v.first().copied().flatten().unwrap_or(0));
+    let (n_ids, missing) = (get("n_ids")?, get("n_missing")?);
+    let limited = limit.filter(|&l| (l as i64) < n_ids);
+    if missing == 0 && limited.is_none() {
+        return Ok((tables.clone(), 0));
+    }
+    let keep = limited.map(|l| format!(" WHERE strategy_id < {l}")).unwrap_or_default();
+    let names = TableNames::for_table(&format!("{RUN_TABLE}_input"));
+    let clean = templates::parse(&format!(
+        "SELECT strategy_id, seq, trade_date, zone, CASE WHEN {bad} THEN CAST(0 AS DOUBLE) ELSE pnl END AS pnl \
+         FROM {pnl}{keep}"
+    ))?;
+    temps.create_as(&names.pnl, &clean).await?;
+    let strategies = templates::parse(&format!(
+        "SELECT strategy_id, name, file_label FROM {}{keep}",
+        quote_ident(&tables.strategies)
+    ))?;
+    temps.create_as(&names.strategies, &strategies).await?;
+    let missing = if limited.is_some() {
+        let f =
+            fetch_sql(engine, &format!("SELECT SUM(CASE WHEN {bad} THEN 1 ELSE 0 END) AS n_missing FROM {pnl}{keep}"))
+                .await?;
+        f.i64s("n_missing")?.first().copied().flatten().unwrap_or(0)
+    } else {
+        missing
+    };
+    Ok((names, missing as usize))
 }
 
-fn values(col: &Float64Array) -> Vec<f64> {
-    col.values().to_vec()
+/// ULTA in the engine: the decisions as a session strategies table, the inverted P&L as a
+/// session table, and the report's figures.
+async fn ulta(temps: &mut Temporaries<'_>, tables: &TableNames) -> Result<(TableNames, Vec<Inversion>)> {
+    let strategies = create(temps, "ulta_strategies", tables).await?;
+    let pnl = create(temps, "ulta_pnl", tables).await?;
+    let report = run(temps.engine(), "ulta_report", tables).await?;
+    let figures = |c: &str| -> Result<Vec<f64>> {
+        report
+            .f64s(c)?
+            .into_iter()
+            .map(|v| v.ok_or_else(|| Error::engine("ulta_report", format!("NULL {c}"))))
+            .collect()
+    };
+    let names = report.strings(report.index_of("strategy")?)?;
+    let (roi, inv_roi) = (figures("original_roi")?, figures("inverted_roi")?);
+    let (dd, inv_dd) = (figures("original_drawdown")?, figures("inverted_drawdown")?);
+    let (ratio, inv_ratio) = (figures("original_ratio")?, figures("inverted_ratio")?);
+    let inversions = (0..names.len())
+        .map(|i| Inversion {
+            // The report names the original strategy; the table carries the _inv name.
+            strategy: names[i].strip_suffix(INVERTED_SUFFIX).unwrap_or(&names[i]).to_owned(),
+            original_roi: roi[i],
+            inverted_roi: inv_roi[i],
+            original_drawdown: dd[i],
+            inverted_drawdown: inv_dd[i],
+            original_ratio: ratio[i],
+            inverted_ratio: inv_ratio[i],
+        })
+        .collect();
+    Ok((TableNames { pnl, strategies }, inversions))
 }
 
-/// Places unordered (strategy_id, trade_date, value) rows into an n x d strategy-major array
-/// (one pass, no sort in the engine); every cell must be filled exactly once.
-fn scatter(out: &QueryOutput, value: &str, dates: &[i32], n: usize) -> Result<Vec<f64>> {
-    use arrow::datatypes::{Date32Type, Int32Type};
-    let d = dates.len();
-    let day: std::collections::HashMap<i32, usize> = dates.iter().enumerate().map(|(i, &t)| (t, i)).collect();
-    let v = out.schema.index_of(value)?;
-    let mut cells = vec![f64::NAN; n * d];
-    let mut filled = 0usize;
-    for b in &out.batches {
-        let ids = arrow::compute::cast(b.column(0), &DataType::Int32)?;
-        let ids = ids.as_primitive::<Int32Type>();
-        let ts = b.column(1).as_primitive_opt::<Date32Type>().ok_or_else(|| {
-            Error::invalid("engine stats", format!("trade_date is {}, expected DATE", b.column(1).data_type()))
-        })?;
-        let vs = arrow::compute::cast(b.column(v), &DataType::Float64)?;
-        let vs = vs.as_primitive::<Float64Type>();
-        for i in 0..b.num_rows() {
-            let (s, t) = (ids.value(i) as usize, ts.value(i));
-            let k = day.get(&t).filter(|_| s < n).map(|&di| s * d + di).ok_or_else(|| {
-                Error::invalid("engine stats", format!("row (strategy {s}, date {t}) is outside the loaded table"))
-            })?;
-            if vs.is_null(i) || !cells[k].is_nan() {
-                return Err(Error::invalid("engine stats", format!("strategy {s}, date {t}: NULL or repeated value")));
-            }
-            cells[k] = vs.value(i);
-            filled += 1;
+/// Runs the stages in `temps`' engine. With files, the values the search sees are the files'
+/// own (the engine's after ULTA inverted something); with stored tables they are pulled once,
+/// after ULTA.
+pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_on: bool) -> Result<EngineStats> {
+    let clock = Instant::now();
+    let (mut tables, local, missing) = match input {
+        StageInput::Stored { tables, limit } => {
+            let (tables, missing) = prepare_stored(temps, &tables, limit).await?;
+            (tables, None, missing)
         }
-    }
-    if filled != n * d {
-        return Err(Error::invalid("engine stats", format!("{filled} values for {n} strategies x {d} days")));
-    }
-    Ok(cells)
-}
-
-/// Registers the table in the engine's session and runs the stages there.
-pub fn engine_stats(engine: &dyn Engine, table: WideTable, ulta: bool) -> Result<EngineStats> {
-    let (n, d) = (table.n_strategies(), table.n_days());
-    let loaded = TableNames::for_table(RUN_TABLE);
-    let strategies = long::strategies_batch(&table)?;
-    let pnl = long::pnl_batches(table.clone())?;
-    engine.register_memory(TableData {
-        name: loaded.strategies.clone(),
-        schema: long::strategies_schema(),
-        batches: vec![strategies],
-    })?;
-    engine.register_memory(TableData { name: loaded.pnl.clone(), schema: long::pnl_schema(), batches: pnl })?;
+        StageInput::Files(table) => {
+            let names = TableNames::for_table(&format!("{RUN_TABLE}_input"));
+            for source in crate::ingest::table_sources(table.clone(), &names)? {
+                temps.create(source).await?;
+            }
+            (names, Some(table), 0)
+        }
+    };
+    let mut read_seconds = clock.elapsed().as_secs_f64();
 
     let clock = Instant::now();
-    let (table, inversions, tables) = if ulta {
-        run(engine, "ulta_strategies", &loaded)?;
-        run(engine, "ulta_pnl", &loaded)?;
-        let report = run(engine, "ulta_report", &loaded)?;
-        let figures = |c: &str| f64_column(&report, c).map(|a| values(&a));
-        let (names, roi, inv_roi) = (strings(&report, "strategy")?, figures("original_roi")?, figures("inverted_roi")?);
-        let (dd, inv_dd) = (figures("original_drawdown")?, figures("inverted_drawdown")?);
-        let (ratio, inv_ratio) = (figures("original_ratio")?, figures("inverted_ratio")?);
-        let inversions: Vec<Inversion> = (0..names.len())
-            .map(|i| Inversion {
-                // The report names the original strategy; the table carries the _inv name.
-                strategy: names[i].strip_suffix(crate::ulta::INVERTED_SUFFIX).unwrap_or(&names[i]).to_owned(),
-                original_roi: roi[i],
-                inverted_roi: inv_roi[i],
-                original_drawdown: dd[i],
-                inverted_drawdown: inv_dd[i],
-                original_ratio: ratio[i],
-                inverted_ratio: inv_ratio[i],
-            })
-            .collect();
-        let tables =
-            TableNames { pnl: format!("{}_ulta", loaded.pnl), strategies: format!("{}_ulta", loaded.strategies) };
-        let table = if inversions.is_empty() {
-            table
-        } else {
-            let s =
-                engine.execute(&format!("SELECT name, file_label FROM {} ORDER BY strategy_id", tables.strategies))?;
-            let p = engine.execute(&format!("SELECT strategy_id, trade_date, pnl FROM {}", tables.pnl))?;
-            let values = scatter(&p, "pnl", &table.dates, n)?;
-            WideTable { names: strings(&s, "name")?, labels: strings(&s, "file_label")?, values, ..table }
-        };
-        (table, inversions, tables)
+    let inversions = if ulta_on {
+        let (inverted, inversions) = ulta(temps, &tables).await?;
+        tables = inverted;
+        inversions
     } else {
-        (table, Vec::new(), loaded)
+        Vec::new()
     };
     let ulta_seconds = clock.elapsed().as_secs_f64();
-    if table.values.len() != n * d {
-        return Err(Error::invalid(
-            "engine stats",
-            format!("ULTA returned {} values for {n} x {d}", table.values.len()),
-        ));
-    }
 
     let clock = Instant::now();
-    let m = run(engine, "strategy_metrics", &tables)?;
-    let col = |c: &str| f64_column(&m, c);
+    let engine = temps.engine();
+    let table = match local {
+        Some(t) if inversions.is_empty() => t,
+        Some(t) => {
+            let read = read_table(engine, &tables).await?;
+            WideTable { dates: t.dates, zones: t.zones, warnings: t.warnings, missing_cells: t.missing_cells, ..read }
+        }
+        None => {
+            let mut read = read_table(engine, &tables).await?;
+            read.missing_cells += missing;
+            read
+        }
+    };
+    read_seconds += clock.elapsed().as_secs_f64();
+    let (n, d) = (table.n_strategies(), table.n_days());
+
+    let clock = Instant::now();
+    let m = run(engine, "strategy_metrics", &tables).await?;
+    let ids = m.i64s("strategy_id")?;
+    if ids.len() != n || ids.iter().enumerate().any(|(i, id)| *id != Some(i as i64)) {
+        return Err(Error::engine("strategy_metrics", format!("{} rows for strategies 0..{n} in order", ids.len())));
+    }
+    let col = |c: &str| -> Result<Vec<f64>> { Ok(m.f64s(c)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()) };
     let (roi, mdd, win, pf, exp) =
         (col("roi")?, col("max_drawdown")?, col("win_percentage")?, col("profit_factor")?, col("expectancy")?);
-    if roi.len() != n {
-        return Err(Error::invalid("engine stats", format!("metrics returned {} rows for {n} strategies", roi.len())));
-    }
     let metrics = (0..n)
         .map(|i| StrategyMetrics {
-            roi: roi.value(i),
-            max_drawdown: mdd.value(i),
-            win_percentage: win.value(i),
-            profit_factor: pf.value(i),
-            expectancy: exp.value(i),
+            roi: roi[i],
+            max_drawdown: mdd[i],
+            win_percentage: win[i],
+            profit_factor: pf[i],
+            expectancy: exp[i],
         })
         .collect();
     let metrics_seconds = clock.elapsed().as_secs_f64();
 
     let clock = Instant::now();
-    let z = scatter(&run(engine, "standardize", &tables)?, "z", &table.dates, n)?;
+    let (z, _, bad) = place(&run(engine, "standardize", &tables).await?, n, "z", "standardize")?;
+    if bad > 0 || z.len() != n * d {
+        return Err(Error::engine(
+            "standardize",
+            format!("{bad} NULL or non-finite values of {} for {n} x {d}", z.len()),
+        ));
+    }
     let standardize_seconds = clock.elapsed().as_secs_f64();
-    Ok(EngineStats { table, inversions, metrics, z, ulta_seconds, metrics_seconds, standardize_seconds })
+    Ok(EngineStats { table, inversions, metrics, z, read_seconds, ulta_seconds, metrics_seconds, standardize_seconds })
 }

@@ -14,7 +14,7 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
 use crate::error::{Error, Result};
-use crate::load::long::TableNames;
+use crate::tables::TableNames;
 
 /// One template: its name (the file stem), its header comment and its SQL.
 #[derive(Debug, Clone, Copy)]
@@ -87,12 +87,12 @@ pub fn quote_ident(name: &str) -> String {
 
 /// Parses one SQL statement; a syntax error names its line and column.
 pub fn parse(sql: &str) -> Result<Statement> {
-    let mut statements = Parser::parse_sql(&GenericDialect {}, sql)
-        .map_err(|e| Error::invalid("SQL", format!("does not parse: {e}")))?;
+    let mut statements =
+        Parser::parse_sql(&GenericDialect {}, sql).map_err(|e| Error::data("SQL", format!("does not parse: {e}")))?;
     match statements.len() {
         1 => Ok(statements.remove(0)),
-        0 => Err(Error::invalid("SQL", "no statement found")),
-        n => Err(Error::invalid("SQL", format!("expected one statement, found {n}"))),
+        0 => Err(Error::data("SQL", "no statement found")),
+        n => Err(Error::data("SQL", format!("expected one statement, found {n}"))),
     }
 }
 
@@ -106,7 +106,7 @@ pub fn bind(template: &Template, params: &Params) -> Result<Statement> {
 
 /// Binds placeholders and table names in an already parsed statement (also user SQL).
 pub fn bind_statement(stmt: &mut Statement, params: &Params) -> std::result::Result<(), String> {
-    let names = params.tables.clone().unwrap_or_else(|| TableNames::for_table(crate::load::long::DEFAULT_TABLE));
+    let names = params.tables.clone().unwrap_or_else(|| TableNames::for_table(crate::tables::DEFAULT_TABLE));
     let mut renames = BTreeMap::new();
     renames.insert("pnl_ulta", format!("{}_ulta", names.pnl));
     renames.insert("strategies_ulta", format!("{}_ulta", names.strategies));

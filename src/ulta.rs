@@ -18,35 +18,38 @@ pub struct Inversion {
     pub inverted_ratio: f64,
 }
 
-/// (roi, worst day, roi / |worst day|), the ratio +inf when the worst day is 0.
-fn roi_dd_ratio(r: impl Iterator<Item = f64>) -> (f64, f64, f64) {
-    let (mut roi, mut dd) = (0.0f64, f64::INFINITY);
-    for x in r {
-        roi += x;
-        dd = dd.min(x);
-    }
-    if dd == f64::INFINITY {
-        dd = 0.0;
-    }
-    let ratio = if dd == 0.0 { f64::INFINITY } else { roi / dd.abs() };
-    (roi, dd, ratio)
+/// roi / |worst day|, +inf when the worst day is 0.
+fn ratio(roi: f64, worst: f64) -> f64 {
+    if worst == 0.0 { f64::INFINITY } else { roi / worst.abs() }
 }
 
-/// Whether strategy `r` should be inverted, with its figures.
+/// Whether strategy `r` should be inverted, with its figures. The inverted series' figures
+/// follow from the original's exactly (its sum is minus the sum, its worst day minus the best
+/// day), as `sql/ulta_strategies.sql` and `sql/ulta_report.sql` compute them.
 pub fn decide(name: &str, r: &[f64]) -> Option<Inversion> {
-    let (roi, dd, ratio) = roi_dd_ratio(r.iter().copied());
-    if ratio >= 0.0 || ratio.is_nan() {
+    let (mut roi, mut worst, mut best) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &x in r {
+        roi += x;
+        worst = worst.min(x);
+        best = best.max(x);
+    }
+    if r.is_empty() {
+        (worst, best) = (0.0, 0.0);
+    }
+    let original = ratio(roi, worst);
+    if original >= 0.0 || original.is_nan() {
         return None;
     }
-    let (inv_roi, inv_dd, inv_ratio) = roi_dd_ratio(r.iter().map(|x| -x));
-    (inv_ratio > ratio).then(|| Inversion {
+    let (inv_roi, inv_dd) = (-roi, -best);
+    let inverted = ratio(inv_roi, inv_dd);
+    (inverted > original).then(|| Inversion {
         strategy: name.to_string(),
         original_roi: roi,
         inverted_roi: inv_roi,
-        original_drawdown: dd,
+        original_drawdown: worst,
         inverted_drawdown: inv_dd,
-        original_ratio: ratio,
-        inverted_ratio: inv_ratio,
+        original_ratio: original,
+        inverted_ratio: inverted,
     })
 }
 

@@ -4,8 +4,9 @@
 mod common;
 
 use common::{assert_ulta_matches, close, index_of, num, parity, rows, small};
-use heavytune::fitness::{Evaluator, Metric, Penalty, portfolio_report, portfolio_returns};
-use heavytune::metrics::strategy_metrics;
+use heavytune::kernels::{Evaluator, Metric, Penalty, portfolio_returns};
+use heavytune::performance::portfolio_report;
+use heavytune::strategy_metrics::strategy_metrics;
 use heavytune::ulta;
 
 #[test]

@@ -4,15 +4,21 @@
 mod common;
 
 use common::{assert_ulta_matches, close, index_of, num, parity, rows, small};
-use heavytune::engine::Embedded;
-use heavytune::fitness::{Evaluator, Metric, Penalty};
-use heavytune::stages::{EngineStats, engine_stats};
+use heavytune::engine::{Blocking, Embedded, Temporaries};
+use heavytune::kernels::{Evaluator, Metric, Penalty};
+use heavytune::stages::{EngineStats, StageInput, engine_stats};
 use heavytune::ulta;
 
 fn stats(ulta: bool) -> EngineStats {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Embedded::open(dir.path()).unwrap();
-    engine_stats(&engine, small(), ulta).unwrap()
+    let engine = Embedded::in_memory(Some(2));
+    Blocking::new(Some(2))
+        .unwrap()
+        .run(async {
+            let mut temps = Temporaries::new(&engine);
+            let result = engine_stats(&mut temps, StageInput::Files(small()), ulta).await;
+            temps.finish(result).await
+        })
+        .unwrap()
 }
 
 #[test]

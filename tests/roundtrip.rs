@@ -5,10 +5,10 @@ mod common;
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Date32Type, Float64Type, Int32Type};
-use heavytune::engine::{Engine, connect};
+use heavytune::engine::{Blocking, ConnectOptions, Engine, connect, fetch_sql};
 use heavytune::ingest::load_into;
 use heavytune::load::{LoadOptions, read_inputs};
-use heavytune::metrics::strategy_metrics;
+use heavytune::strategy_metrics::strategy_metrics;
 use heavytune::synth::{SynthConfig, generate, write_wide_csv};
 
 #[test]
@@ -19,18 +19,29 @@ fn synthetic_csv_round_trips_through_the_engine_exactly() {
     let csv = dir.path().join("synth.csv");
     write_wide_csv(&table, &mut std::fs::File::create(&csv).unwrap()).unwrap();
 
-    let engine = connect("embedded", &dir.path().join("db")).unwrap();
-    let summary = load_into(engine.as_ref(), &[csv], "pnl", LoadOptions::default()).unwrap();
+    let rt = Blocking::new(None).unwrap();
+    let options = ConnectOptions { db: Some(dir.path().join("db")), ..ConnectOptions::default() };
+    let engine = rt.run(connect("embedded", &options)).unwrap();
+    let summary = rt.run(load_into(engine.as_ref(), &[csv], "pnl", LoadOptions::default())).unwrap();
     assert_eq!((summary.strategies, summary.days, summary.pnl_rows), (25_544, 82, 2_094_608));
-    let counts =
-        engine.execute("SELECT (SELECT count(*) FROM pnl) AS p, (SELECT count(*) FROM strategies) AS s").unwrap();
+    let counts = rt
+        .run(fetch_sql(
+            engine.as_ref(),
+            "SELECT (SELECT count(*) FROM pnl) AS p, (SELECT count(*) FROM strategies) AS s",
+        ))
+        .unwrap();
     let b = &counts.batches[0];
     assert_eq!(b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 2_094_608);
     assert_eq!(b.column(1).as_primitive::<arrow::datatypes::Int64Type>().value(0), 25_544);
 
     // A second process sees the same tables.
-    let engine: Box<dyn Engine> = connect("embedded", &dir.path().join("db")).unwrap();
-    let out = engine.execute("SELECT strategy_id, trade_date, pnl FROM pnl ORDER BY strategy_id, trade_date").unwrap();
+    let engine: Box<dyn Engine> = rt.run(connect("embedded", &options)).unwrap();
+    let out = rt
+        .run(fetch_sql(
+            engine.as_ref(),
+            "SELECT strategy_id, trade_date, pnl FROM pnl ORDER BY strategy_id, trade_date",
+        ))
+        .unwrap();
     let mut i = 0;
     for b in &out.batches {
         let ids = b.column(0).as_primitive::<Int32Type>();
@@ -45,7 +56,7 @@ fn synthetic_csv_round_trips_through_the_engine_exactly() {
         }
     }
     assert_eq!(i, 2_094_608);
-    let names = engine.execute("SELECT name FROM strategies ORDER BY strategy_id").unwrap();
+    let names = rt.run(fetch_sql(engine.as_ref(), "SELECT name FROM strategies ORDER BY strategy_id")).unwrap();
     // DataFusion reads Parquet text as Utf8View: cast to plain Utf8 to compare.
     let got: Vec<String> = names
         .batches

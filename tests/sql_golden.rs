@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use heavytune::dialect::{Dialect, print};
+use heavytune::engine::EngineKind;
 use heavytune::rewrite::{self, Column, Context, Panel};
 use heavytune::templates::{self, Params, TEMPLATES};
 
@@ -19,7 +20,7 @@ fn params() -> Params {
 }
 
 fn context() -> Context {
-    let mut ctx = Context { target: Dialect::Heavydb, ..Context::default() };
+    let mut ctx = Context::for_kind(EngineKind::Heavydb);
     ctx.panels.insert("pnl".into(), Panel { id: "strategy_id".into(), key: "trade_date".into(), value: "pnl".into() });
     let col = |n: &str, t: &str| Column { name: n.into(), sql_type: t.into() };
     ctx.columns.insert(
@@ -67,9 +68,9 @@ fn rewritten_queries_print_for_heavydb() {
         let out = rewrite::optimize(stmt, &ctx, Some(&rules)).unwrap();
         assert_eq!(out.fired().len(), rules.len(), "{name}: {:?}", out.steps);
         let mut text = print(&out.plan.statement, Dialect::Heavydb).unwrap();
-        for f in &out.plan.followups {
+        for f in &out.plan.then {
             text.push_str(";\n");
-            text.push_str(f);
+            text.push_str(&print(f, Dialect::Heavydb).unwrap());
         }
         check(name, &text);
     }

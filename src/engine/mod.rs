@@ -1,20 +1,70 @@
-//! SQL engines behind one small trait: execute SQL to Arrow, ingest Arrow tables, explain.
+//! SQL engines behind one trait: queries in, streams of Arrow record batches out.
 //!
-//! Callers hold a `Box<dyn Engine>` from [`connect`], so remote backends (Flight SQL, HeavyDB
-//! over ODBC, Ballista) slot in without touching them.
+//! Callers hand an engine parsed statements ([`Query::Ast`]) and the engine prints them in its
+//! own dialect; only text a user typed for that engine goes through as it is ([`Query::Native`]).
+//! The interface is async inside (remote backends wait on the network); the CLI drives it
+//! through the one small [`Blocking`] adapter. Backends live in [`backends`], one file each;
+//! [`connect`] picks one from an engine URL.
 
-mod embedded;
+pub mod backends;
+mod blocking;
+mod connect;
+mod kind;
+mod temporary;
 
-use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use futures::{Stream, StreamExt, TryStreamExt};
+use sqlparser::ast::Statement;
 
-pub use embedded::Embedded;
+pub use backends::Embedded;
+pub use blocking::Blocking;
+pub use connect::{ConnectOptions, EngineUrl, PLANNED_SCHEMES, Secret, Tls, connect};
+pub use kind::{Capabilities, CtasForm, EngineKind, TemporaryTables};
+pub use temporary::Temporaries;
 
+use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 
-/// The result of a query: its schema (also when there are no rows) and the Arrow batches.
+/// Record batches as they arrive.
+pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
+
+/// The rows of a query: their schema (known before the first batch, also with no rows) and
+/// the batches as a stream.
+pub struct Rows {
+    pub schema: SchemaRef,
+    pub stream: BatchStream,
+}
+
+impl Rows {
+    /// Rows already in memory.
+    pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Rows {
+        Rows { schema, stream: Box::pin(futures::stream::iter(batches.into_iter().map(Ok))) }
+    }
+
+    /// Waits for every batch.
+    pub async fn collect(self) -> Result<QueryOutput> {
+        let batches = self.stream.try_collect().await?;
+        Ok(QueryOutput { schema: self.schema, batches })
+    }
+
+    /// Counts rows without keeping them.
+    pub async fn count(self) -> Result<usize> {
+        self.stream.try_fold(0, |n, b| async move { Ok(n + b.num_rows()) }).await
+    }
+}
+
+impl std::fmt::Debug for Rows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rows").field("schema", &self.schema).finish_non_exhaustive()
+    }
+}
+
+/// A collected result: its schema (also when there are no rows) and the Arrow batches.
 #[derive(Debug, Clone)]
 pub struct QueryOutput {
     pub schema: SchemaRef,
@@ -26,87 +76,207 @@ impl QueryOutput {
         self.batches.iter().map(|b| b.num_rows()).sum()
     }
 
+    /// The position of column `name`, or an error naming the columns there are.
+    pub fn index_of(&self, name: &str) -> Result<usize> {
+        self.schema.index_of(name).map_err(|_| {
+            let have: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
+            Error::engine("result", format!("no column {name:?} in the engine's answer (columns: {})", have.join(", ")))
+        })
+    }
+
     /// Column `index` as text, every batch in order (NULL as empty).
     pub fn strings(&self, index: usize) -> Result<Vec<String>> {
-        use arrow::array::AsArray;
         let mut v = Vec::with_capacity(self.num_rows());
         for b in &self.batches {
-            let col = arrow::compute::cast(b.column(index), &arrow::datatypes::DataType::Utf8)?;
+            let col = arrow::compute::cast(b.column(index), &DataType::Utf8)?;
             v.extend(col.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()));
+        }
+        Ok(v)
+    }
+
+    /// Column `name` as 64-bit floats (NULL as `None`), from any numeric type.
+    pub fn f64s(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        let i = self.index_of(name)?;
+        let mut v = Vec::with_capacity(self.num_rows());
+        for b in &self.batches {
+            let col = numeric(b.column(i), name, &DataType::Float64)?;
+            v.extend(col.as_primitive::<Float64Type>().iter());
+        }
+        Ok(v)
+    }
+
+    /// Column `name` as dates (days since 1970-01-01; NULL as `None`), from a date or timestamp.
+    pub fn dates(&self, name: &str) -> Result<Vec<Option<i32>>> {
+        let i = self.index_of(name)?;
+        let mut v = Vec::with_capacity(self.num_rows());
+        for b in &self.batches {
+            let col = b.column(i);
+            let ok = matches!(col.data_type(), DataType::Date32 | DataType::Date64 | DataType::Timestamp(..));
+            if !ok {
+                return Err(Error::engine(
+                    "result",
+                    format!("column {name:?} is {}, expected a date", col.data_type()),
+                ));
+            }
+            let col = arrow::compute::cast(col, &DataType::Date32)?;
+            v.extend(col.as_primitive::<arrow::datatypes::Date32Type>().iter());
+        }
+        Ok(v)
+    }
+
+    /// Column `name` as 64-bit integers (NULL as `None`), from any integer type.
+    pub fn i64s(&self, name: &str) -> Result<Vec<Option<i64>>> {
+        let i = self.index_of(name)?;
+        let mut v = Vec::with_capacity(self.num_rows());
+        for b in &self.batches {
+            let col = numeric(b.column(i), name, &DataType::Int64)?;
+            v.extend(col.as_primitive::<Int64Type>().iter());
         }
         Ok(v)
     }
 }
 
-/// A table to write: its name and Arrow data (every batch of one schema).
-#[derive(Debug, Clone)]
-pub struct TableData {
-    pub name: String,
-    pub schema: SchemaRef,
-    pub batches: Vec<RecordBatch>,
+/// A numeric column cast to `to`, or an error naming the column and the type it has.
+pub(crate) fn numeric(col: &Arc<dyn Array>, name: &str, to: &DataType) -> Result<Arc<dyn Array>> {
+    let t = col.data_type();
+    let ok = t.is_numeric() || matches!(t, DataType::Null) || (to.is_integer() && t.is_integer());
+    if !ok || (to.is_integer() && t.is_floating()) {
+        return Err(Error::engine(
+            "result",
+            format!("column {name:?} is {t}, expected {}", if to.is_integer() { "an integer" } else { "a number" }),
+        ));
+    }
+    if t == to { Ok(Arc::clone(col)) } else { Ok(arrow::compute::cast(col, to)?) }
 }
 
-/// A table the engine knows, as listed by [`Engine::tables`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TableInfo {
+/// A table to write: its name and its rows, streamed.
+#[derive(Debug)]
+pub struct TableSource {
     pub name: String,
-    pub rows: u64,
+    pub rows: Rows,
+}
+
+impl TableSource {
+    pub fn from_batches(name: impl Into<String>, schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        TableSource { name: name.into(), rows: Rows::from_batches(schema, batches) }
+    }
+}
+
+/// What an engine is asked to run.
+#[derive(Debug, Clone, Copy)]
+pub enum Query<'a> {
+    /// A parsed statement: the engine prints it in its own dialect.
+    Ast(&'a Statement),
+    /// Text a user wrote for this engine, in its own dialect, passed through as it is.
+    Native(&'a str),
+}
+
+/// Cheap facts about a table, for the rewriter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TableStatistics {
+    /// Row count, when the engine knows it without a scan.
+    pub rows: Option<u64>,
 }
 
 /// What heavytune needs from a SQL engine.
+#[async_trait::async_trait]
 pub trait Engine: Send + Sync {
-    /// The backend's name for messages and reports, e.g. `datafusion`.
-    fn name(&self) -> &'static str;
-    /// Runs one SQL statement and returns its rows as Arrow batches.
-    fn execute(&self, sql: &str) -> Result<QueryOutput>;
-    /// Writes the tables, replacing any of the same names, all or none.
-    fn ingest(&self, tables: Vec<TableData>) -> Result<()>;
-    /// The engine's plan of a query as text; `analyze` runs it and adds measured times.
-    fn explain(&self, sql: &str, analyze: bool) -> Result<String>;
-    /// The tables stored in this database.
-    fn tables(&self) -> Result<Vec<TableInfo>>;
-    /// Registers a table for this session only, held in memory (replacing one of that name).
-    fn register_memory(&self, table: TableData) -> Result<()>;
+    /// Which engine this is: its capabilities and dialect follow.
+    fn kind(&self) -> EngineKind;
+    /// What the engine can do (the rewrite rules read this, never the engine's name).
+    fn capabilities(&self) -> Capabilities {
+        self.kind().capabilities()
+    }
+    /// The dialect this engine's statements are printed in.
+    fn dialect(&self) -> Dialect {
+        self.kind().dialect()
+    }
+    /// The backend and where it is, for messages and reports (never a password).
+    fn describe(&self) -> String;
+
+    /// Runs one statement; its rows stream back (a statement without rows gives none).
+    async fn query(&self, query: Query<'_>) -> Result<Rows>;
+    /// The engine's plan of a statement as text; `analyze` runs it and adds measured times.
+    async fn explain(&self, stmt: &Statement, analyze: bool) -> Result<String>;
+    /// Writes stored tables, replacing any of the same names: all of them or none.
+    async fn ingest(&self, tables: Vec<TableSource>) -> Result<()>;
+    /// A table's schema; `Ok(None)` only when the engine says there is no such table (a
+    /// failure to ask is an error, never "unknown table").
+    async fn schema(&self, table: &str) -> Result<Option<SchemaRef>>;
+    /// Cheap statistics of a table (no scan).
+    async fn statistics(&self, table: &str) -> Result<TableStatistics>;
+    /// Creates a table for this session only, shadowing a stored one of the same name.
+    async fn create_temporary(&self, table: TableSource) -> Result<()>;
+    /// Creates a table for this session only from a query.
+    async fn create_temporary_as(&self, name: &str, query: &Statement) -> Result<()>;
+    /// Drops a table made by [`Engine::create_temporary`] or [`Engine::create_temporary_as`]
+    /// (the stored table it shadowed, if any, shows again).
+    async fn drop_temporary(&self, name: &str) -> Result<()>;
 }
 
-/// Engine URL schemes heavytune knows of; only `embedded` runs today.
-pub const PLANNED_SCHEMES: &[(&str, &str)] = &[
-    ("flightsql", "Arrow Flight SQL (grpc://host:port also accepted)"),
-    ("odbc", "HeavyDB or another engine over ODBC"),
-    ("heavydb", "HeavyDB over ODBC"),
-    ("ballista", "Apache Ballista cluster"),
-];
+/// Runs a statement and collects its rows.
+pub async fn fetch(engine: &dyn Engine, stmt: &Statement) -> Result<QueryOutput> {
+    engine.query(Query::Ast(stmt)).await?.collect().await
+}
 
-/// Opens the engine named by `url` (`embedded`, the default, is DataFusion over `db`).
-pub fn connect(url: &str, db: &Path) -> Result<Box<dyn Engine>> {
-    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or(url).to_ascii_lowercase();
-    match scheme.as_str() {
-        "embedded" | "datafusion" => Ok(Box::new(Embedded::open(db)?)),
-        s if PLANNED_SCHEMES.iter().any(|(p, _)| *p == s) || s == "grpc" || s == "grpc+tls" => Err(Error::EngineUrl {
-            url: url.to_owned(),
-            message: "this engine is not supported yet; use --engine embedded (DataFusion, the default)".to_owned(),
-        }),
-        _ => Err(Error::EngineUrl {
-            url: url.to_owned(),
-            message: format!(
-                "unknown engine scheme {scheme:?}; expected embedded, or later one of {}",
-                PLANNED_SCHEMES.iter().map(|(s, _)| *s).collect::<Vec<_>>().join(", ")
-            ),
-        }),
-    }
+/// Parses heavytune's own SQL text (generic dialect) and runs it; the engine prints it in its
+/// dialect.
+pub async fn fetch_sql(engine: &dyn Engine, sql: &str) -> Result<QueryOutput> {
+    fetch(engine, &crate::templates::parse(sql)?).await
+}
+
+/// Splits a stream of batches into batches of at most `rows` rows (slices: no copy).
+pub fn rechunk(rows: Rows, max_rows: usize) -> Rows {
+    let max_rows = max_rows.max(1);
+    let stream = rows
+        .stream
+        .map(move |b| match b {
+            Ok(b) if b.num_rows() > max_rows => {
+                let parts: Vec<Result<RecordBatch>> = (0..b.num_rows())
+                    .step_by(max_rows)
+                    .map(|o| Ok(b.slice(o, max_rows.min(b.num_rows() - o))))
+                    .collect();
+                futures::stream::iter(parts)
+            }
+            other => futures::stream::iter(vec![other]),
+        })
+        .flatten();
+    Rows { schema: rows.schema, stream: Box::pin(stream) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::{Float64Array, Int32Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+
+    fn output() -> QueryOutput {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("v", DataType::Float64, true),
+            Field::new("s", DataType::Utf8, false),
+        ]));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int32Array::from(vec![1, 2])),
+                Arc::new(Float64Array::from(vec![Some(0.5), None])),
+                Arc::new(StringArray::from(vec!["a", "b"])),
+            ],
+        )
+        .unwrap();
+        QueryOutput { schema, batches: vec![b] }
+    }
 
     #[test]
-    fn planned_and_unknown_schemes_are_clear_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let planned = connect("flightsql://127.0.0.1:50051", dir.path()).err().unwrap().to_string();
-        assert!(planned.contains("not supported yet"), "{planned}");
-        let unknown = connect("mysql://x", dir.path()).err().unwrap().to_string();
-        assert!(unknown.contains("unknown engine scheme"), "{unknown}");
-        assert!(connect("embedded", dir.path()).is_ok());
+    fn typed_columns_are_checked_not_assumed() {
+        let out = output();
+        assert_eq!(out.i64s("id").unwrap(), [Some(1), Some(2)]);
+        assert_eq!(out.f64s("v").unwrap(), [Some(0.5), None]);
+        assert_eq!(out.f64s("id").unwrap(), [Some(1.0), Some(2.0)]);
+        let e = out.i64s("s").unwrap_err().to_string();
+        assert!(e.contains("\"s\"") && e.contains("Utf8"), "{e}");
+        assert!(out.i64s("v").unwrap_err().to_string().contains("integer"));
+        assert!(out.f64s("nope").unwrap_err().to_string().contains("columns: id, v, s"));
     }
 }

@@ -84,7 +84,7 @@ pub(super) fn read(path: &Path, options: LoadOptions) -> Result<WideFile> {
 
 fn cell_number(cell: &Data) -> Option<f64> {
     match cell {
-        Data::Float(v) if !v.is_nan() => Some(*v),
+        Data::Float(v) if v.is_finite() => Some(*v),
         Data::Int(v) => Some(*v as f64),
         Data::String(s) => parse_cell(s.as_bytes()),
         _ => None,

@@ -4,14 +4,12 @@
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use arrow::array::AsArray;
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::DataType;
 use sqlparser::ast::{ObjectName, Statement};
 
-use crate::dialect::Dialect;
-use crate::engine::Engine;
-use crate::error::Result;
-use crate::load::long::TableNames;
+use crate::engine::{Capabilities, Engine, EngineKind, fetch_sql};
+use crate::error::{Error, Result};
+use crate::tables::TableNames;
 
 /// A column and its SQL type name (as the engine reports it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +27,23 @@ pub struct Panel {
 }
 
 /// Facts the rules' preconditions read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Context {
     pub columns: BTreeMap<String, Vec<Column>>,
     pub panels: BTreeMap<String, Panel>,
-    /// Wide tables (`<pnl>_wide`: Date, then one column per strategy) and their long tables.
+    /// Wide tables (`<pnl>_wide`: Date, then one column per strategy, the legacy layout some
+    /// users keep beside the long tables) and their long tables.
     pub wide: BTreeMap<String, TableNames>,
-    /// The engine the rewritten SQL is meant for: rules that pay only on some engines ask.
-    pub target: Dialect,
+    /// What the engine the rewritten SQL is meant for can do: rules that pay only on some
+    /// engines ask.
+    pub capabilities: Capabilities,
+}
+
+impl Default for Context {
+    /// No facts, planning for the embedded default engine.
+    fn default() -> Self {
+        Context::for_kind(EngineKind::Datafusion)
+    }
 }
 
 /// SQL type name of an Arrow type, for casts in rewritten SQL.
@@ -60,6 +67,16 @@ fn table_key(name: &ObjectName) -> String {
 }
 
 impl Context {
+    /// No facts, planning for an engine of this kind.
+    pub fn for_kind(kind: EngineKind) -> Self {
+        Context {
+            columns: BTreeMap::new(),
+            panels: BTreeMap::new(),
+            wide: BTreeMap::new(),
+            capabilities: kind.capabilities(),
+        }
+    }
+
     pub fn table_columns(&self, name: &ObjectName) -> Option<&Vec<Column>> {
         self.columns.get(&table_key(name))
     }
@@ -73,14 +90,15 @@ impl Context {
     }
 
     /// Learns about every table the statement names that the engine has (CTE names and
-    /// unknown tables are skipped: the engine reports those when the query runs).
-    pub fn discover(engine: &dyn Engine, stmt: &Statement) -> Result<Context> {
+    /// unknown tables are skipped: the engine reports those when the query runs; a failure to
+    /// ask is an error, never taken for "unknown"). Plans for the engine's capabilities.
+    pub async fn discover(engine: &dyn Engine, stmt: &Statement) -> Result<Context> {
         let mut names = Vec::new();
         let _ = sqlparser::ast::visit_relations(stmt, |r: &ObjectName| {
             names.push(table_key(r));
             ControlFlow::<()>::Continue(())
         });
-        let mut ctx = Context::default();
+        let mut ctx = Context { capabilities: engine.capabilities(), ..Context::default() };
         // Completeness costs a scan of the table: only where a rule would ask for it.
         let mut panels: Vec<String> =
             super::CorrRequest::recognise(stmt).ok().map(|r| table_key(&r.table)).into_iter().collect();
@@ -93,14 +111,14 @@ impl Context {
         names.sort();
         names.dedup();
         for name in &names {
-            ctx.learn(engine, name, panels.contains(name))?;
+            ctx.learn(engine, name, panels.contains(name)).await?;
         }
         for name in &names {
             if let Some(long) = name.strip_suffix("_wide") {
                 let tables = TableNames::for_table(long);
                 let has_date = ctx.columns.get(name).is_some_and(|c| c.iter().any(|c| c.name == "Date"));
                 if has_date && ctx.panels.contains_key(long) {
-                    ctx.learn(engine, &tables.strategies, false)?;
+                    ctx.learn(engine, &tables.strategies, false).await?;
                     if ctx.columns.contains_key(&tables.strategies) {
                         ctx.wide.insert(name.clone(), tables);
                     }
@@ -111,11 +129,10 @@ impl Context {
     }
 
     /// Adds one table's columns and, with `panel` for a long table, whether it is a complete panel.
-    pub fn learn(&mut self, engine: &dyn Engine, name: &str, panel: bool) -> Result<()> {
+    pub async fn learn(&mut self, engine: &dyn Engine, name: &str, panel: bool) -> Result<()> {
         let quoted = crate::templates::quote_ident(name);
-        let Ok(out) = engine.execute(&format!("SELECT * FROM {quoted} LIMIT 0")) else { return Ok(()) };
-        let columns: Vec<Column> = out
-            .schema
+        let Some(schema) = engine.schema(name).await? else { return Ok(()) };
+        let columns: Vec<Column> = schema
             .fields()
             .iter()
             .map(|f| Column { name: f.name().clone(), sql_type: sql_type(f.data_type()) })
@@ -123,16 +140,26 @@ impl Context {
         let has = |c: &str| columns.iter().any(|x| x.name == c);
         if panel && has("strategy_id") && has("trade_date") && has("pnl") {
             // Complete: no NULL value, no duplicate (id, key), every id on every key.
-            let check = engine.execute(&format!(
-                "SELECT COUNT(*) AS n_rows, COUNT(pnl) AS n_values, COUNT(DISTINCT strategy_id) AS n_ids, \
-                 COUNT(DISTINCT trade_date) AS n_keys, \
-                 (SELECT COUNT(*) FROM (SELECT DISTINCT strategy_id, trade_date FROM {quoted})) AS n_pairs FROM {quoted}"
-            ))?;
-            let b = &check.batches[0];
-            let v = |i: usize| {
-                arrow::compute::cast(b.column(i), &DataType::Int64).map(|a| a.as_primitive::<Int64Type>().value(0))
+            let check = fetch_sql(
+                engine,
+                &format!(
+                    "SELECT COUNT(*) AS n_rows, COUNT(pnl) AS n_values, COUNT(DISTINCT strategy_id) AS n_ids, \
+                     COUNT(DISTINCT trade_date) AS n_keys, \
+                     (SELECT COUNT(*) FROM (SELECT DISTINCT strategy_id, trade_date FROM {quoted})) AS n_pairs \
+                     FROM {quoted}"
+                ),
+            )
+            .await?;
+            let v = |c: &str| -> Result<i64> {
+                check
+                    .i64s(c)?
+                    .first()
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| Error::engine("panel check", format!("the engine gave no {c} for {name}")))
             };
-            let (rows, values, ids, keys, pairs) = (v(0)?, v(1)?, v(2)?, v(3)?, v(4)?);
+            let (rows, values, ids, keys, pairs) =
+                (v("n_rows")?, v("n_values")?, v("n_ids")?, v("n_keys")?, v("n_pairs")?);
             if rows == values && rows == pairs && rows == ids * keys {
                 self.panels.insert(
                     name.to_owned(),

@@ -37,13 +37,14 @@ impl KernelStep {
     }
 }
 
-/// What runs: a SQL statement, optionally followed by a local kernel step.
+/// What runs: a SQL statement and the statements after it, optionally followed by a local
+/// kernel step (see [`crate::exec::execute_plan`]).
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub statement: Statement,
     pub kernel: Option<KernelStep>,
-    /// Statements to run after this one (e.g. swapping a CTAS result into place).
-    pub followups: Vec<String>,
+    /// Statements run after this one (e.g. swapping a CTAS result into place).
+    pub then: Vec<Statement>,
     /// The pairwise-correlation request the statement computes, when recognised.
     pub corr: std::result::Result<CorrRequest, String>,
 }
@@ -51,7 +52,7 @@ pub struct Plan {
 impl Plan {
     pub fn new(statement: Statement) -> Self {
         let corr = CorrRequest::recognise(&statement);
-        Plan { statement, kernel: None, followups: Vec::new(), corr }
+        Plan { statement, kernel: None, then: Vec::new(), corr }
     }
 }
 

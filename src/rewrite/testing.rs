@@ -9,8 +9,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{Context, Panel, Plan, optimize};
-use crate::ab::{execute_plan, execute_statement, same_results};
-use crate::engine::{Embedded, Engine, TableData};
+use crate::ab::same_results;
+use crate::engine::{Blocking, Embedded, Engine, TableSource, fetch, fetch_sql};
+use crate::exec::{execute_plan, execute_statement};
 use crate::templates::{self, Params};
 
 pub const NAMES: &[&str] = &["S1", "S 2", "S3", "it's, 50%", "\"quoted\"", "S6", "S7", "S8"];
@@ -23,7 +24,7 @@ pub fn plan_of(template: &str, candidates: &[&str]) -> (Plan, Context) {
         ..Params::default()
     };
     let stmt = templates::bind(templates::find(template).unwrap(), &params).unwrap();
-    let mut ctx = Context { target: crate::dialect::Dialect::Heavydb, ..Context::default() };
+    let mut ctx = Context::for_kind(crate::engine::EngineKind::Heavydb);
     ctx.panels.insert("pnl".into(), Panel { id: "strategy_id".into(), key: "trade_date".into(), value: "pnl".into() });
     let col = |n: &str, t: &str| super::Column { name: n.into(), sql_type: t.into() };
     ctx.columns.insert(
@@ -75,9 +76,14 @@ pub fn random_case_of(seed: u64, nulls: bool, n: Option<usize>) -> Case {
     Case { n, days, values }
 }
 
-pub fn engine_with(case: &Case) -> (tempfile::TempDir, Embedded) {
+/// A runtime for the tests' engine calls.
+pub fn rt() -> Blocking {
+    Blocking::new(Some(2)).unwrap()
+}
+
+pub fn engine_with(rt: &Blocking, case: &Case) -> (tempfile::TempDir, Embedded) {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Embedded::open(dir.path()).unwrap();
+    let engine = rt.run(Embedded::open(dir.path(), None)).unwrap();
     let nullable = case.values.iter().any(Option::is_none);
     let pnl_schema = Arc::new(Schema::new(vec![
         Field::new("strategy_id", DataType::Int32, false),
@@ -94,7 +100,7 @@ pub fn engine_with(case: &Case) -> (tempfile::TempDir, Embedded) {
     ];
     let pnl = RecordBatch::try_new(pnl_schema.clone(), cols).unwrap();
     let strategies = RecordBatch::try_new(
-        crate::load::long::strategies_schema(),
+        crate::tables::strategies_schema(),
         vec![
             Arc::new(Int32Array::from_iter_values(0..case.n as i32)),
             Arc::new(StringArray::from_iter_values(NAMES[..case.n].iter())),
@@ -102,33 +108,29 @@ pub fn engine_with(case: &Case) -> (tempfile::TempDir, Embedded) {
         ],
     )
     .unwrap();
-    engine
-        .ingest(vec![
-            TableData { name: "pnl".into(), schema: pnl_schema, batches: vec![pnl] },
-            TableData {
-                name: "strategies".into(),
-                schema: crate::load::long::strategies_schema(),
-                batches: vec![strategies],
-            },
-        ])
-        .unwrap();
+    rt.run(engine.ingest(vec![
+        TableSource::from_batches("pnl", pnl_schema, vec![pnl]),
+        TableSource::from_batches("strategies", crate::tables::strategies_schema(), vec![strategies]),
+    ]))
+    .unwrap();
     (dir, engine)
 }
 
 /// Runs `rule` alone on `template` over many random cases; the results must match, and the
 /// rule must fire on complete panels where its precondition is about the data.
 pub fn assert_rule_keeps_results(rule: &str, template: &str) {
+    let rt = rt();
     let mut fired = 0;
     for seed in 0..24u64 {
         let case = random_case(seed, seed % 3 == 2);
-        let (_dir, engine) = engine_with(&case);
+        let (_dir, engine) = engine_with(&rt, &case);
         let mut rng = ChaCha8Rng::seed_from_u64(seed + 1000);
         let candidates: Vec<String> =
             NAMES[..case.n].iter().filter(|_| rng.random_bool(0.7)).map(|s| s.to_string()).collect();
         let candidates = if candidates.is_empty() { vec![NAMES[0].to_string()] } else { candidates };
         let params = Params { candidates: Some(candidates), ..Params::default() };
         let stmt = templates::bind(templates::find(template).unwrap(), &params).unwrap();
-        let ctx = Context::discover(&engine, &stmt).unwrap();
+        let ctx = rt.run(Context::discover(&engine, &stmt)).unwrap();
         let outcome = optimize(stmt.clone(), &ctx, Some(&[rule.to_string()])).unwrap();
         let complete = case.values.iter().all(Option::is_some);
         if outcome.fired().contains(&rule) {
@@ -136,8 +138,9 @@ pub fn assert_rule_keeps_results(rule: &str, template: &str) {
         } else if complete || rule == "symmetric_self_join" || rule == "candidate_pushdown" {
             panic!("{rule} did not fire on seed {seed}: {:?}", outcome.steps);
         }
-        let original = engine.execute(&stmt.to_string()).unwrap();
-        let rewritten = execute_plan(&engine, &outcome.plan)
+        let original = rt.run(fetch(&engine, &stmt)).unwrap();
+        let rewritten = rt
+            .run(execute_plan(&engine, &outcome.plan))
             .unwrap_or_else(|e| panic!("{rule}, seed {seed}: {e}\n{}", outcome.plan.statement));
         if let Err(diff) = same_results(&original, &rewritten, 1e-9) {
             panic!("{rule} changed the results on seed {seed}: {diff}\n{}\n{}", stmt, outcome.plan.statement);
@@ -148,31 +151,34 @@ pub fn assert_rule_keeps_results(rule: &str, template: &str) {
 
 /// The UPDATE of ulta_update against its CTAS, on in-memory copies (UPDATE needs one).
 pub fn assert_update_rewrite_keeps_results() {
+    let rt = rt();
     for seed in 0..8u64 {
         let case = random_case(seed, seed % 2 == 1);
-        let (_dir, engine) = engine_with(&case);
-        let copy = engine.execute("SELECT * FROM pnl").unwrap();
-        engine
-            .register_memory(TableData { name: "pnl".into(), schema: copy.schema.clone(), batches: copy.batches })
-            .unwrap();
+        let (_dir, engine) = engine_with(&rt, &case);
+        let copy = rt.run(fetch_sql(&engine, "SELECT * FROM pnl")).unwrap();
+        let pristine = || TableSource::from_batches("pnl", copy.schema.clone(), copy.batches.clone());
         let params = Params { inverted: Some(vec![0, (case.n - 1) as i64]), ..Params::default() };
         let stmt = templates::bind(templates::find("ulta_update").unwrap(), &params).unwrap();
-        let mut ctx = Context::discover(&engine, &stmt).unwrap();
-        ctx.target = crate::dialect::Dialect::Heavydb;
+        let mut ctx = rt.run(Context::discover(&engine, &stmt)).unwrap();
+        ctx.capabilities = crate::engine::EngineKind::Heavydb.capabilities();
         let outcome = optimize(stmt.clone(), &ctx, None).unwrap();
         assert_eq!(outcome.fired(), vec!["update_to_ctas"], "{:?}", outcome.steps);
-        // The CTAS reads the table before the UPDATE changes it.
-        let rewritten = execute_plan(&engine, &outcome.plan).unwrap();
-        let original = execute_statement(&engine, &stmt).unwrap();
+        // Each side on its own in-memory copy (Parquet tables take no UPDATE); the plan's
+        // follow-ups swap the CTAS result into place under the table's name.
+        rt.run(engine.create_temporary(pristine())).unwrap();
+        let rewritten = rt.run(execute_plan(&engine, &outcome.plan)).unwrap();
+        rt.run(engine.create_temporary(pristine())).unwrap();
+        let original = rt.run(execute_statement(&engine, &stmt)).unwrap();
         same_results(&original, &rewritten, 0.0).unwrap_or_else(|d| panic!("seed {seed}: {d}"));
     }
 }
 
 /// A wide table beside the long one: the column list and its long-table pivot agree.
 pub fn assert_wide_rewrite_keeps_results(columns: &[&str]) {
+    let rt = rt();
     for seed in 0..6u64 {
         let case = random_case_of(seed, false, Some(NAMES.len()));
-        let (_dir, engine) = engine_with(&case);
+        let (_dir, engine) = engine_with(&rt, &case);
         let mut fields = vec![Field::new("Date", DataType::Date32, false)];
         fields.extend(NAMES.iter().map(|n| Field::new(*n, DataType::Float64, true)));
         let schema = Arc::new(Schema::new(fields));
@@ -182,15 +188,15 @@ pub fn assert_wide_rewrite_keeps_results(columns: &[&str]) {
             cols.push(Arc::new(Float64Array::from(case.values[s * case.days..(s + 1) * case.days].to_vec())));
         }
         let wide = RecordBatch::try_new(schema.clone(), cols).unwrap();
-        engine.ingest(vec![TableData { name: "pnl_wide".into(), schema, batches: vec![wide] }]).unwrap();
+        rt.run(engine.ingest(vec![TableSource::from_batches("pnl_wide", schema, vec![wide])])).unwrap();
         let params = Params { columns: Some(columns.iter().map(|s| s.to_string()).collect()), ..Params::default() };
         let stmt = templates::bind(templates::find("wide_select").unwrap(), &params).unwrap();
-        let mut ctx = Context::discover(&engine, &stmt).unwrap();
-        ctx.target = crate::dialect::Dialect::Heavydb;
+        let mut ctx = rt.run(Context::discover(&engine, &stmt)).unwrap();
+        ctx.capabilities = crate::engine::EngineKind::Heavydb.capabilities();
         let outcome = optimize(stmt.clone(), &ctx, None).unwrap();
         assert_eq!(outcome.fired(), vec!["wide_to_long"], "{:?}", outcome.steps);
-        let original = engine.execute(&stmt.to_string()).unwrap();
-        let rewritten = execute_plan(&engine, &outcome.plan).unwrap();
+        let original = rt.run(fetch(&engine, &stmt)).unwrap();
+        let rewritten = rt.run(execute_plan(&engine, &outcome.plan)).unwrap();
         same_results(&original, &rewritten, 0.0)
             .unwrap_or_else(|d| panic!("seed {seed}: {d}\n{}", outcome.plan.statement));
     }

@@ -1,15 +1,8 @@
 //! Search: find the best equal-weight portfolio of each size. Eight algorithms, each one small
-//! unit registered in [`registry`]; all randomness flows from one seed, one stream per
-//! (size, algorithm), so results do not depend on thread count or scheduling.
+//! unit in `algorithms/`, registered in [`registry`]; all randomness flows from one seed, one
+//! stream per (size, algorithm), so results do not depend on thread count or scheduling.
 
-mod aco;
-mod bo;
-mod de;
-mod ga;
-mod hc;
-mod pso;
-mod rs;
-mod sa;
+mod algorithms;
 
 use std::time::Instant;
 
@@ -19,8 +12,11 @@ use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use heavytune_kernels::{Eval, Evaluator, Incremental, Scratch, SeriesStats};
+
 use crate::error::{Error, Result};
-use crate::fitness::{Eval, Evaluator, Scratch};
+
+pub use algorithms::registry;
 
 /// Search knobs shared by all algorithms; the defaults are the legacy production config.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -66,9 +62,8 @@ impl Features {
             .map_init(
                 || ev.scratch(),
                 |s, i| {
-                    let r = ev.returns(i);
-                    let m = crate::metrics::strategy_metrics(r);
-                    [ev.evaluate(&[i], s).fitness, m.roi, -m.max_drawdown, m.win_percentage]
+                    let m = SeriesStats::of(ev.returns(i));
+                    [ev.evaluate(&[i], s).fitness, m.sum, -m.max_drawdown, m.win_rate()]
                 },
             )
             .collect();
@@ -155,7 +150,7 @@ impl Tracker {
     }
 
     /// Offers `cur` with `members[pos]` replaced by `incoming`, scored `eval`.
-    pub fn offer_candidate(&mut self, cur: &crate::fitness::Incremental, pos: usize, incoming: u32, eval: Eval) {
+    pub fn offer_candidate(&mut self, cur: &Incremental, pos: usize, incoming: u32, eval: Eval) {
         self.evaluations += 1;
         if eval.better_than(&self.eval) || self.best.is_empty() {
             self.best.clear();
@@ -197,20 +192,6 @@ pub trait Algorithm: Send + Sync {
     fn budget(&self, params: &Params) -> usize;
     /// Searches one size; only `size < n` is asked (the driver handles `size == n`).
     fn run(&self, pb: &Problem, rng: &mut ChaCha8Rng) -> Found;
-}
-
-/// All algorithms, in the legacy order (RS last); the position is part of each one's seed stream.
-pub fn registry() -> Vec<Box<dyn Algorithm>> {
-    vec![
-        Box::new(ga::Genetic),
-        Box::new(pso::Swarm),
-        Box::new(sa::Annealing),
-        Box::new(de::Differential),
-        Box::new(aco::AntColony),
-        Box::new(hc::HillClimbing),
-        Box::new(bo::Bayesian),
-        Box::new(rs::RandomSearch),
-    ]
 }
 
 /// Parses `ga,pso,...` or `all` into registry positions (in registry order, no duplicates).
@@ -346,7 +327,7 @@ pub fn mutate(pb: &Problem, rng: &mut ChaCha8Rng, portfolio: &mut [u32], rate: f
 pub(crate) mod testing {
     //! A small planted problem every algorithm's tests share.
     use super::*;
-    use crate::fitness::{Metric, Penalty};
+    use heavytune_kernels::{Metric, Penalty};
 
     /// 200 strategies x 60 days; strategies 0..10 earn steadily, the rest are noise.
     pub fn evaluator(metric: Metric) -> Evaluator {
@@ -391,12 +372,41 @@ pub(crate) mod testing {
         );
         found
     }
+
+    /// Runs `alg` where most fitness values are NaN or infinite (non-finite and overflowing
+    /// P&L, flat strategies): it must end within its budget with a valid portfolio.
+    pub fn check_terminates_on_non_finite(alg: &dyn Algorithm) {
+        let (n, d) = (40usize, 12usize);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut values: Vec<f64> = (0..n * d).map(|_| rng.random_range(-10.0..10.0)).collect();
+        for s in 0..n {
+            let v = &mut values[s * d..(s + 1) * d];
+            match s % 5 {
+                0 => v[2] = f64::INFINITY,
+                1 => v[4] = f64::NAN,
+                2 => v.iter_mut().for_each(|x| *x = f64::MAX),
+                3 => v[0] = f64::NEG_INFINITY,
+                _ => v.iter_mut().for_each(|x| *x = 1.0),
+            }
+        }
+        for metric in Metric::ALL {
+            let ev = Evaluator::new(&values, d, metric, Penalty::default(), None);
+            let features = Features::new(&ev);
+            let params = Params { generations: 10, population: 6, ..Params::default() };
+            let pb = Problem { ev: &ev, features: &features, size: 4, params: &params };
+            let found = alg.run(&pb, &mut job_rng(1, 4, 0));
+            let mut distinct = found.portfolio.clone();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 4, "{} on {metric}: distinct members", alg.name());
+            assert_eq!(found.evaluations, alg.budget(&params), "{} on {metric}: spends its budget", alg.name());
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fitness::{Metric, Penalty};
+    use heavytune_kernels::{Metric, Penalty};
 
     #[test]
     fn algorithm_lists_parse_and_unknown_names_list_the_known_ones() {

@@ -11,6 +11,8 @@ pub struct Sandbox {
 
 pub struct Run {
     pub ok: bool,
+    /// The exit code (None when a signal ended the process).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -43,6 +45,7 @@ impl Sandbox {
             .expect("run heavytune");
         Run {
             ok: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }

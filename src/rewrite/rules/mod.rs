@@ -26,7 +26,10 @@ fn pending_corr(plan: &Plan) -> Result<&CorrRequest, String> {
 
 /// Re-plans the request with one option switched on.
 fn with_corr(mut plan: Plan, set: impl FnOnce(&mut CorrRequest)) -> crate::error::Result<Plan> {
-    let mut req = plan.corr.clone().map_err(|e| crate::error::Error::invalid("rewrite", e))?;
+    let mut req = plan
+        .corr
+        .clone()
+        .map_err(|e| crate::error::Error::internal(format!("rewrite after a passed precondition: {e}")))?;
     set(&mut req);
     plan.statement = req.statement()?;
     plan.corr = Ok(req);

@@ -1,1 +1,1 @@
-CREATE TABLE pnl_ulta AS (SELECT u.strategy_id, p.trade_date, p.zone, CASE WHEN u.inverted THEN 0 - p.pnl ELSE p.pnl END AS pnl FROM pnl AS p JOIN strategies_ulta AS u ON u.source_id = p.strategy_id) WITH (fragment_size = 524288)
+CREATE TABLE pnl_ulta AS (SELECT u.strategy_id, p.seq, p.trade_date, p.zone, CASE WHEN u.inverted THEN -p.pnl ELSE p.pnl END AS pnl FROM pnl AS p JOIN strategies_ulta AS u ON u.source_id = p.strategy_id) WITH (fragment_size = 524288)

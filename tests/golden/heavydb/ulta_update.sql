@@ -1,1 +1,1 @@
-UPDATE pnl SET pnl = CASE WHEN strategy_id IN (3, 5) THEN 0 - pnl ELSE pnl END
+UPDATE pnl SET pnl = CASE WHEN strategy_id IN (3, 5) THEN -pnl ELSE pnl END

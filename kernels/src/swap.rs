@@ -1,0 +1,95 @@
+//! Single-strategy swaps scored from a portfolio's running sums: two rows read per swap (the
+//! one leaving and the one coming in), not k.
+
+use crate::fitness::{Eval, Evaluator, Scratch};
+
+/// A portfolio held as running column sums, so a single-strategy swap is scored in O(days).
+#[derive(Debug, Clone)]
+pub struct Incremental {
+    members: Vec<u32>,
+    acc: Vec<f64>,
+    zz: f64,
+    counts: Vec<i64>,
+    eval: Eval,
+}
+
+impl Incremental {
+    pub fn new(ev: &Evaluator, portfolio: Vec<u32>, s: &mut Scratch) -> Self {
+        let eval = ev.evaluate(&portfolio, s);
+        let zz = portfolio.iter().map(|&i| ev.zz[i as usize]).sum();
+        Incremental { acc: s.acc.clone(), counts: s.counts.clone(), members: portfolio, zz, eval }
+    }
+
+    pub fn members(&self) -> &[u32] {
+        &self.members
+    }
+    pub fn eval(&self) -> Eval {
+        self.eval
+    }
+
+    /// Scores the portfolio with `members[pos]` replaced by `incoming`, without changing it.
+    pub fn try_swap(&self, ev: &Evaluator, pos: usize, incoming: u32, s: &mut Scratch) -> Eval {
+        let out = self.members[pos];
+        let (row_out, row_in) = (ev.row(out), ev.row(incoming));
+        s.acc.iter_mut().zip(&self.acc).zip(row_in.iter().zip(row_out)).for_each(|((a, base), (i, o))| {
+            *a = base + i - o;
+        });
+        if let Some(b) = &ev.balance {
+            s.counts.copy_from_slice(&self.counts);
+            s.counts[b.labels[out as usize] as usize] -= 1;
+            s.counts[b.labels[incoming as usize] as usize] += 1;
+        }
+        let zz = self.zz - ev.zz[out as usize] + ev.zz[incoming as usize];
+        let Scratch { acc, p, counts } = s;
+        ev.finish(acc, self.members.len(), zz, p, counts)
+    }
+
+    /// Applies a swap scored by [`Incremental::try_swap`] (whose sums are still in `s`).
+    pub fn commit_swap(&mut self, ev: &Evaluator, pos: usize, incoming: u32, eval: Eval, s: &Scratch) {
+        let out = self.members[pos];
+        self.acc.copy_from_slice(&s.acc);
+        if ev.balance.is_some() {
+            self.counts.copy_from_slice(&s.counts);
+        }
+        self.zz += ev.zz[incoming as usize] - ev.zz[out as usize];
+        self.members[pos] = incoming;
+        self.eval = eval;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fitness::tests::data;
+    use crate::fitness::{Balance, Penalty};
+    use crate::metrics::Metric;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn swaps_match_full_evaluation() {
+        let values = data(50, 40, 2);
+        let labels = (0..50).map(|i| (i % 3) as u16).collect();
+        let balance = Balance { labels, desired: vec![(0, 2), (1, 1)], factor: 0.5, n_labels: 3 };
+        let ev = Evaluator::new(&values, 40, Metric::Expectancy, Penalty::default(), Some(balance));
+        let mut s = ev.scratch();
+        let mut inc = Incremental::new(&ev, vec![0, 1, 2, 3, 4], &mut s);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..200 {
+            let pos = rng.random_range(0..5);
+            let incoming = rng.random_range(0..50u32);
+            if inc.members().contains(&incoming) {
+                continue;
+            }
+            let e = inc.try_swap(&ev, pos, incoming, &mut s);
+            let mut pf = inc.members().to_vec();
+            pf[pos] = incoming;
+            let full = ev.evaluate(&pf, &mut ev.scratch());
+            assert!((e.fitness - full.fitness).abs() < 1e-9 * full.fitness.abs().max(1.0));
+            if rng.random_bool(0.5) {
+                inc.try_swap(&ev, pos, incoming, &mut s);
+                inc.commit_swap(&ev, pos, incoming, e, &s);
+            }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! `heavytune explain` and `heavytune bench ab`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use heavytune::ab::{self, AbRecord};
+use heavytune::dialect::Dialect;
+use heavytune::engine::EngineKind;
+use heavytune::explain::{self, Explained};
+use heavytune::query::{self, QueryRequest};
+
+use crate::Global;
+
+/// Which query, and the values of its parameters.
+#[derive(Args, Debug)]
+pub struct QuerySource {
+    /// The SQL text itself, e.g. "SELECT count(*) FROM pnl".
+    #[arg(value_name = "SQL", conflicts_with_all = ["sql", "query"], required_unless_present_any = ["sql", "query"])]
+    text: Option<String>,
+    /// A file holding one SQL statement (it may use the templates' $parameters).
+    #[arg(long, value_name = "FILE", conflicts_with = "query")]
+    sql: Option<PathBuf>,
+    /// A template of sql/ by name: ulta_strategies, ulta_pnl, ulta_report, ulta_update,
+    /// strategy_metrics, standardize, pair_corr, pair_corr_all, wide_select.
+    #[arg(long, value_name = "NAME")]
+    query: Option<String>,
+    /// Long P&L table the templates read (its strategies table follows, as in `load --table`).
+    #[arg(long, value_name = "NAME", default_value = "pnl")]
+    table: String,
+    /// A candidate strategy name for $candidates / $columns (repeat the flag for more).
+    #[arg(long = "candidate", value_name = "NAME")]
+    candidates: Vec<String>,
+    /// A file of candidate strategy names, one per line.
+    #[arg(long, value_name = "FILE")]
+    candidates_file: Option<PathBuf>,
+    /// Pick N candidate strategies at random (by --seed) from the strategies table.
+    #[arg(long, value_name = "N")]
+    sample: Option<usize>,
+    /// Seed of --sample.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// A strategy id for $inverted (repeat the flag for more).
+    #[arg(long = "inverted", value_name = "ID")]
+    inverted: Vec<i64>,
+    /// First date of $date_from (YYYY-MM-DD) [default: every date].
+    #[arg(long, value_name = "DATE")]
+    date_from: Option<String>,
+    /// Last date of $date_to (YYYY-MM-DD), inclusive [default: every date].
+    #[arg(long, value_name = "DATE")]
+    date_to: Option<String>,
+    /// Run only these rules (comma list of names) instead of all of them.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    rules: Option<Vec<String>>,
+    /// The engine the rewrite plans for: rules that pay only on some engines read its
+    /// capabilities [default: the engine of explain's --dialect, else the connected engine].
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    target: Option<EngineKind>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    source: QuerySource,
+    /// Dialect to print the SQL in.
+    #[arg(long, value_enum, default_value_t = Dialect::Datafusion)]
+    dialect: Dialect,
+    /// Run both queries: EXPLAIN ANALYZE plans with measured times, and wall times side by side
+    /// (statements that write run on session copies of their tables, never on stored data).
+    #[arg(long)]
+    analyze: bool,
+    /// Also list the rules that did not fire, with the precondition that failed.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Print one JSON object (with `rules_fired`) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// A/B benchmark: the original and the rewritten query, alternately after warm-up.
+    Ab(AbArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AbArgs {
+    #[command(flatten)]
+    source: QuerySource,
+    /// Measured runs of each query.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Unmeasured runs of each query first.
+    #[arg(long, default_value_t = 1)]
+    warmup: u32,
+    /// Print the record as JSON on stdout (it is written under --out either way).
+    #[arg(long)]
+    json: bool,
+    /// Folder for the JSON record [default: `ab/` in the --db folder].
+    #[arg(long, visible_alias = "out-dir", value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+impl QuerySource {
+    fn request(&self) -> QueryRequest {
+        QueryRequest {
+            text: self.text.clone(),
+            file: self.sql.clone(),
+            template: self.query.clone(),
+            table: self.table.clone(),
+            candidates: self.candidates.clone(),
+            candidates_file: self.candidates_file.clone(),
+            sample: self.sample,
+            seed: self.seed,
+            inverted: self.inverted.clone(),
+            date_from: self.date_from.clone(),
+            date_to: self.date_to.clone(),
+        }
+    }
+}
+
+fn dialect_kind(d: Dialect) -> EngineKind {
+    match d {
+        Dialect::Datafusion => EngineKind::Datafusion,
+        Dialect::Postgres => EngineKind::Postgres,
+        Dialect::Heavydb => EngineKind::Heavydb,
+    }
+}
+
+pub fn cmd_explain(global: &Global, args: ExplainArgs) -> anyhow::Result<()> {
+    let rt = global.runtime()?;
+    let engine = global.connect(&rt, true)?;
+    let src = &args.source;
+    // Without --target, plan for the engine --dialect names, unless that is the default and
+    // the connected engine is another one.
+    let target = src.target.or_else(|| {
+        (args.dialect != Dialect::Datafusion || engine.kind() == EngineKind::Datafusion)
+            .then(|| dialect_kind(args.dialect))
+    });
+    let pb = global.spinner(if args.analyze { "running both queries" } else { "planning" });
+    let report = rt.run(async {
+        let prepared = query::prepare(engine.as_ref(), &src.request()).await?;
+        let outcome = query::rewrite(engine.as_ref(), &prepared, src.rules.as_deref(), target).await?;
+        explain::explain(engine.as_ref(), &prepared, &outcome, args.dialect, args.analyze).await
+    });
+    pb.finish_and_clear();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    print_explained(&report, args.verbose);
+    Ok(())
+}
+
+fn print_explained(r: &Explained, verbose: bool) {
+    println!("-- original ({}, {})\n{}\n", r.query, r.dialect, r.original_sql);
+    let fired: Vec<_> = r.rules.iter().filter(|s| s.fired).collect();
+    if fired.is_empty() {
+        println!("-- no rule fired; the query runs as written{}", if verbose { "" } else { " (--verbose says why)" });
+    }
+    for s in &fired {
+        println!("-- fired {}: {}", s.rule, s.reason);
+    }
+    if verbose {
+        for s in r.rules.iter().filter(|s| !s.fired) {
+            println!("-- not fired {}: {}", s.rule, s.reason);
+        }
+    }
+    println!("\n-- rewritten\n{}", r.rewritten_sql);
+    for t in &r.then {
+        println!("-- then {t}");
+    }
+    if let Some(k) = &r.kernel {
+        println!("-- then {k}");
+    }
+    println!("\n-- engine plan of the original ({})\n{}", r.engine, r.plan_original);
+    println!("\n-- engine plan of the rewritten\n{}", r.plan_rewritten);
+    if let Some(t) = r.seconds {
+        println!(
+            "\n-- measured: original {:.4} s, rewritten {:.4} s ({:.2}x)",
+            t.original,
+            t.rewritten,
+            t.original / t.rewritten.max(1e-12)
+        );
+    }
+}
+
+pub fn cmd_bench(global: &Global, command: BenchCommand) -> anyhow::Result<()> {
+    let BenchCommand::Ab(args) = command;
+    let rt = global.runtime()?;
+    let engine = global.connect(&rt, true)?;
+    let src = &args.source;
+    let bar = global.progress(u64::from(args.warmup + args.runs) * 2, "A/B runs {bar:30} {pos}/{len} {elapsed}");
+    let record = rt.run(async {
+        let prepared = query::prepare(engine.as_ref(), &src.request()).await?;
+        let outcome = query::rewrite(engine.as_ref(), &prepared, src.rules.as_deref(), src.target).await?;
+        if outcome.fired().is_empty() && !global.quiet {
+            eprintln!("warning: no rule fired; both sides run the same SQL (heavytune explain --verbose says why)");
+        }
+        ab::bench(engine.as_ref(), &prepared, &outcome, args.runs, args.warmup, &|| bar.inc(1)).await
+    });
+    bar.finish_and_clear();
+    let record = record?;
+    let dir = args.out.clone().unwrap_or_else(|| global.db.join("ab"));
+    let path = ab::write_record(&dir, &record)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        print_record(&record, &path);
+    }
+    if let Some(d) = &record.difference {
+        return Err(anyhow::anyhow!(heavytune::Error::Engine {
+            what: "bench ab",
+            message: format!("the rewritten query gave other results: {d}"),
+        }));
+    }
+    Ok(())
+}
+
+fn print_record(r: &AbRecord, path: &std::path::Path) {
+    println!(
+        "{} on {} ({}), {} runs after {} warm-up, {} rows",
+        r.query, r.engine, r.machine, r.runs, r.warmup, r.rows
+    );
+    println!("rules fired: {}", if r.rules_fired.is_empty() { "none".to_owned() } else { r.rules_fired.join(", ") });
+    println!("{:<10} {:>10} {:>10} {:>10}", "seconds", "min", "median", "max");
+    for (name, s) in [("original", &r.original.seconds), ("rewritten", &r.rewritten.seconds)] {
+        println!("{:<10} {:>10.4} {:>10.4} {:>10.4}", name, s.min, s.median, s.max);
+    }
+    println!("speedup (median original / median rewritten): {:.2}x; results equal: {}", r.speedup, r.equal);
+    println!("record: {}", path.display());
+}

@@ -1,0 +1,647 @@
+//! The embedded default engine: Apache DataFusion in this process, over a folder of Parquet
+//! files.
+//!
+//! Each stored table is a folder `<db>/<name>.<stamp>/` of Parquet parts (written in
+//! parallel); `<db>/catalog.json` lists the tables, so every later process registers the same
+//! ones. An ingest writes new folders and commits them all at once by renaming a new catalog
+//! into place. Tables a session creates (temporary tables, `CREATE TABLE AS`) live in memory
+//! for the session only; a session table of a stored table's name hides it until dropped.
+//!
+//! Each batch an ingest receives becomes one Parquet row group of one part, whole: a loader
+//! that cuts its batches at strategy boundaries therefore keeps every strategy's rows in one
+//! scan partition, in order, so per-strategy sums run in day order on any thread count.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::datasource::MemTable;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use sqlparser::ast::{AlterTableOperation, ObjectName, ObjectType, RenameTableNameKind, Statement};
+
+use crate::engine::{Engine, EngineKind, Query, Rows, TableSource, TableStatistics};
+use crate::error::{Error, Result};
+
+const CATALOG: &str = "catalog.json";
+const CATALOG_FORMAT: u32 = 1;
+
+/// Most rows per Parquet row group (an ingest's batches are smaller and each is its own).
+const ROW_GROUP_ROWS: usize = 1024 * 1024;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Catalog {
+    format: u32,
+    tables: BTreeMap<String, CatalogEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CatalogEntry {
+    /// The table's folder (or file) under the database folder.
+    file: String,
+    rows: u64,
+}
+
+/// DataFusion with an optional persistent Parquet database folder.
+pub struct Embedded {
+    db: Option<PathBuf>,
+    ctx: SessionContext,
+    threads: usize,
+    /// Stored tables hidden by a session table of the same name.
+    shadowed: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+}
+
+fn session(threads: Option<usize>) -> (SessionContext, usize) {
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    // No round-robin repartitioning: it deals a table's batches out to more partitions than it
+    // has, so a strategy's rows could be summed in two partials. Hash repartitioning keeps the
+    // rows of one input partition in order, so per-strategy sums stay in day order.
+    let config = SessionConfig::new()
+        .with_target_partitions(threads)
+        .with_information_schema(true)
+        .with_round_robin_repartition(false);
+    (SessionContext::new_with_config(config), threads)
+}
+
+impl Embedded {
+    /// Opens (without creating) the database folder and registers its tables; `threads` caps
+    /// the engine's parallelism (every core when `None`).
+    pub async fn open(db: &Path, threads: Option<usize>) -> Result<Self> {
+        let (ctx, threads) = session(threads);
+        let engine = Embedded { db: Some(db.to_path_buf()), ctx, threads, shadowed: Mutex::default() };
+        for (name, entry) in engine.read_catalog()?.tables {
+            engine.register_stored(&name, &entry.file).await?;
+        }
+        Ok(engine)
+    }
+
+    /// A session with no database folder: only session tables (a run over files uses this,
+    /// so it never opens, or depends on, a database folder).
+    pub fn in_memory(threads: Option<usize>) -> Self {
+        let (ctx, threads) = session(threads);
+        Embedded { db: None, ctx, threads, shadowed: Mutex::default() }
+    }
+
+    fn db(&self) -> Result<&Path> {
+        self.db.as_deref().ok_or_else(|| {
+            Error::invalid("--db", "this engine session has no database folder (a run over --input files)")
+        })
+    }
+
+    fn catalog_path(&self) -> Result<PathBuf> {
+        Ok(self.db()?.join(CATALOG))
+    }
+
+    fn read_catalog(&self) -> Result<Catalog> {
+        let Some(db) = &self.db else { return Ok(Catalog { format: CATALOG_FORMAT, ..Default::default() }) };
+        let path = db.join(CATALOG);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Catalog { format: CATALOG_FORMAT, ..Default::default() });
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let catalog: Catalog = serde_json::from_str(&text).map_err(|e| Error::Catalog {
+            path: path.display().to_string(),
+            message: format!("not a heavytune catalog: {e}"),
+        })?;
+        if catalog.format != CATALOG_FORMAT {
+            return Err(Error::Catalog {
+                path: path.display().to_string(),
+                message: format!("format {} is not supported (expected {CATALOG_FORMAT})", catalog.format),
+            });
+        }
+        Ok(catalog)
+    }
+
+    fn write_catalog(&self, catalog: &Catalog, stamp: &str) -> Result<()> {
+        let db = self.db()?;
+        let tmp = db.join(format!(".{CATALOG}.tmp-{stamp}"));
+        let text = serde_json::to_string_pretty(catalog)
+            .map_err(|e| Error::internal(format!("the catalog does not serialize: {e}")))?;
+        fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        let path = self.catalog_path()?;
+        fs::rename(&tmp, &path).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Error::io(&path, e)
+        })
+    }
+
+    async fn register_stored(&self, name: &str, file: &str) -> Result<()> {
+        // A trailing separator makes DataFusion read the folder's Parquet files as one table.
+        let path = self.db()?.join(file);
+        let text = path.to_str().ok_or_else(|| Error::invalid("--db", format!("{} is not UTF-8", path.display())))?;
+        let text = if path.is_dir() { format!("{text}/") } else { text.to_owned() };
+        self.ctx.deregister_table(TableReference::bare(name))?;
+        self.ctx.register_parquet(TableReference::bare(name), &text, ParquetReadOptions::default()).await?;
+        Ok(())
+    }
+
+    fn is_stored(&self, name: &str) -> Result<bool> {
+        Ok(self.read_catalog()?.tables.contains_key(name))
+    }
+
+    fn shadowed(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dyn TableProvider>>> {
+        self.shadowed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a session table under `name`, hiding a stored table of that name.
+    fn register_session(&self, name: &str, provider: Arc<dyn TableProvider>) -> Result<()> {
+        check_table_name(name)?;
+        let old = self.ctx.deregister_table(TableReference::bare(name))?;
+        if let Some(old) = old
+            && !self.shadowed().contains_key(name)
+            && self.is_stored(name)?
+        {
+            self.shadowed().insert(name.to_owned(), old);
+        }
+        self.ctx.register_table(TableReference::bare(name), provider)?;
+        Ok(())
+    }
+
+    /// Drops a session table; a stored table it hid shows again.
+    fn drop_session(&self, name: &str) -> Result<bool> {
+        let existed = self.ctx.deregister_table(TableReference::bare(name))?.is_some();
+        if let Some(stored) = self.shadowed().remove(name) {
+            self.ctx.register_table(TableReference::bare(name), stored)?;
+        }
+        Ok(existed)
+    }
+
+    /// One memory table of `batches`, split into contiguous runs of batches, one per thread
+    /// (contiguous, so rows keep their order within a partition).
+    fn memory_table(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Arc<MemTable>> {
+        let n = self.threads.min(batches.len()).max(1);
+        let per = batches.len().div_ceil(n).max(1);
+        let mut partitions: Vec<Vec<RecordBatch>> = Vec::with_capacity(n);
+        let mut it = batches.into_iter().peekable();
+        while it.peek().is_some() {
+            partitions.push(it.by_ref().take(per).collect());
+        }
+        if partitions.is_empty() {
+            partitions.push(Vec::new());
+        }
+        Ok(Arc::new(MemTable::try_new(schema, partitions)?))
+    }
+
+    async fn dataframe(&self, stmt: &Statement) -> Result<DataFrame> {
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(stmt.clone())))
+            .await?;
+        Ok(self.ctx.execute_logical_plan(plan).await?)
+    }
+
+    /// `DROP TABLE`: session tables go (showing what they hid); a stored table leaves the
+    /// catalog and its files are removed.
+    async fn drop_tables(&self, names: &[ObjectName], if_exists: bool) -> Result<()> {
+        for name in names {
+            let name = bare_name(name)?;
+            if self.shadowed().contains_key(&name) || !self.is_stored(&name)? {
+                if !self.drop_session(&name)? && !if_exists {
+                    return Err(Error::engine("DROP TABLE", format!("no table named {name:?}")));
+                }
+                continue;
+            }
+            let mut catalog = self.read_catalog()?;
+            let entry = catalog.tables.remove(&name).expect("checked stored");
+            self.write_catalog(&catalog, &stamp())?;
+            self.ctx.deregister_table(TableReference::bare(name.as_str()))?;
+            let path = self.db()?.join(entry.file);
+            let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        }
+        Ok(())
+    }
+
+    /// `ALTER TABLE a RENAME TO b` for session tables (DataFusion has no ALTER TABLE).
+    fn rename(&self, from: &ObjectName, to: &ObjectName) -> Result<()> {
+        let (from, to) = (bare_name(from)?, bare_name(to)?);
+        if self.is_stored(&from)? && !self.shadowed().contains_key(&from) {
+            return Err(Error::engine(
+                "ALTER TABLE",
+                format!("{from:?} is a stored table; the embedded engine renames only this session's tables"),
+            ));
+        }
+        let provider = self
+            .ctx
+            .deregister_table(TableReference::bare(from.as_str()))?
+            .ok_or_else(|| Error::engine("ALTER TABLE", format!("no table named {from:?}")))?;
+        if let Some(stored) = self.shadowed().remove(&from) {
+            self.ctx.register_table(TableReference::bare(from.as_str()), stored)?;
+        }
+        self.register_session(&to, provider)
+    }
+}
+
+fn stamp() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    )
+}
+
+fn bare_name(name: &ObjectName) -> Result<String> {
+    match name.0.as_slice() {
+        [part] => part
+            .as_ident()
+            .map(|i| i.value.clone())
+            .ok_or_else(|| Error::data("SQL", format!("{name} is not a table name"))),
+        _ => Err(Error::data("SQL", format!("{name}: the embedded engine has one schema; use the bare table name"))),
+    }
+}
+
+/// Parquet settings for our tables: no dictionary for float columns (their values rarely
+/// repeat, so the attempt only costs time), chunk-level statistics only.
+fn writer_properties(schema: &SchemaRef) -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Chunk);
+    for field in schema.fields() {
+        if matches!(field.data_type(), DataType::Float64 | DataType::Float32) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    props.build()
+}
+
+/// Table names are identifiers we also use as file names.
+fn check_table_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid("table name", format!("{name:?}: use letters, digits and '_', starting with a letter")))
+    }
+}
+
+/// Writes one table's stream into `parts` Parquet files in parallel, each batch one row group
+/// of one part; returns the rows written.
+async fn write_parts(folder: &Path, table: TableSource, parts: usize) -> Result<u64> {
+    let schema = Arc::clone(&table.rows.schema);
+    let props = writer_properties(&schema);
+    let mut senders = Vec::with_capacity(parts);
+    let mut writers = Vec::with_capacity(parts);
+    for p in 0..parts {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+        let path = folder.join(format!("part-{p}.parquet"));
+        let (schema, props) = (Arc::clone(&schema), props.clone());
+        writers.push(tokio::task::spawn_blocking(move || -> Result<u64> {
+            let file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+            let mut writer =
+                ArrowWriter::try_new(std::io::BufWriter::with_capacity(1 << 20, file), schema, Some(props))?;
+            let mut rows = 0u64;
+            while let Some(batch) = rx.blocking_recv() {
+                writer.write(&batch)?;
+                // One row group per batch: a batch's rows stay in one scan partition.
+                writer.flush()?;
+                rows += batch.num_rows() as u64;
+            }
+            writer.close()?;
+            Ok(rows)
+        }));
+        senders.push(tx);
+    }
+    let mut stream = table.rows.stream;
+    let mut failed = None;
+    let mut next = 0usize;
+    while let Some(batch) = stream.next().await {
+        match batch {
+            Ok(b) if b.num_rows() == 0 => {}
+            Ok(b) => {
+                if senders[next % parts].send(b).await.is_err() {
+                    break; // that writer failed: its error comes back below
+                }
+                next += 1;
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    drop(senders);
+    let mut rows = 0;
+    let mut first_error = failed;
+    for w in writers {
+        match w.await {
+            Ok(Ok(r)) => rows += r,
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(Error::internal(format!("a Parquet writer stopped: {e}")));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(rows),
+    }
+}
+
+async fn rows_of(df: DataFrame) -> Result<Rows> {
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let stream = df.execute_stream().await?.map(|b| b.map_err(Error::from));
+    Ok(Rows { schema, stream: Box::pin(stream) })
+}
+
+#[async_trait::async_trait]
+impl Engine for Embedded {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Datafusion
+    }
+
+    fn describe(&self) -> String {
+        match &self.db {
+            Some(db) => format!("datafusion ({})", db.display()),
+            None => "datafusion (session only)".to_owned(),
+        }
+    }
+
+    async fn query(&self, query: Query<'_>) -> Result<Rows> {
+        let df = match query {
+            Query::Native(text) => {
+                let stmt = crate::templates::parse(text);
+                match stmt {
+                    // Statements DataFusion itself does not run are ours to handle.
+                    Ok(s @ (Statement::Drop { .. } | Statement::AlterTable(_))) => {
+                        return self.query(Query::Ast(&s)).await;
+                    }
+                    _ => self.ctx.sql(text).await?,
+                }
+            }
+            Query::Ast(Statement::Drop { object_type: ObjectType::Table, names, if_exists, .. }) => {
+                self.drop_tables(names, *if_exists).await?;
+                return Ok(Rows::from_batches(Arc::new(arrow::datatypes::Schema::empty()), Vec::new()));
+            }
+            Query::Ast(Statement::AlterTable(alter)) => {
+                let [
+                    AlterTableOperation::RenameTable {
+                        table_name: RenameTableNameKind::To(to) | RenameTableNameKind::As(to),
+                    },
+                ] = alter.operations.as_slice()
+                else {
+                    return Err(Error::engine(
+                        "ALTER TABLE",
+                        "the embedded engine supports only ALTER TABLE ... RENAME TO",
+                    ));
+                };
+                self.rename(&alter.name, to)?;
+                return Ok(Rows::from_batches(Arc::new(arrow::datatypes::Schema::empty()), Vec::new()));
+            }
+            Query::Ast(stmt) => self.dataframe(stmt).await?,
+        };
+        rows_of(df).await
+    }
+
+    async fn explain(&self, stmt: &Statement, analyze: bool) -> Result<String> {
+        let out = self.dataframe(stmt).await?.explain(false, analyze)?.collect().await?;
+        Ok(arrow::util::pretty::pretty_format_batches(&out)?.to_string())
+    }
+
+    async fn ingest(&self, tables: Vec<TableSource>) -> Result<()> {
+        for t in &tables {
+            check_table_name(&t.name)?;
+        }
+        let db = self.db()?.to_path_buf();
+        fs::create_dir_all(&db).map_err(|e| Error::io(&db, e))?;
+        // Each ingest writes new folders; the catalog's atomic rename is the commit point for
+        // all tables at once, and only then are the folders it replaced removed.
+        let stamp = stamp();
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        let folders: Vec<String> = names.iter().map(|n| format!("{n}.{stamp}")).collect();
+        let written: Result<Vec<u64>> = async {
+            let mut rows = Vec::with_capacity(tables.len());
+            for (t, f) in tables.into_iter().zip(&folders) {
+                let folder = db.join(f);
+                fs::create_dir(&folder).map_err(|e| Error::io(&folder, e))?;
+                rows.push(write_parts(&folder, t, self.threads).await?);
+            }
+            Ok(rows)
+        }
+        .await;
+        let committed = written.and_then(|rows| {
+            let mut catalog = self.read_catalog()?;
+            let mut replaced = Vec::new();
+            for ((name, folder), rows) in names.iter().zip(&folders).zip(rows) {
+                let entry = CatalogEntry { file: folder.clone(), rows };
+                replaced.extend(catalog.tables.insert(name.clone(), entry).map(|old| old.file));
+            }
+            catalog.format = CATALOG_FORMAT;
+            self.write_catalog(&catalog, &stamp)?;
+            Ok(replaced)
+        });
+        let replaced = match committed {
+            Ok(r) => r,
+            Err(e) => {
+                for f in &folders {
+                    let _ = fs::remove_dir_all(db.join(f));
+                }
+                return Err(e);
+            }
+        };
+        for (name, folder) in names.iter().zip(&folders) {
+            self.shadowed().remove(name);
+            self.register_stored(name, folder).await?;
+        }
+        for old in replaced {
+            // A table file of an older layout, or a folder: either way it is no longer listed.
+            let path = db.join(old);
+            let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        }
+        Ok(())
+    }
+
+    async fn schema(&self, table: &str) -> Result<Option<SchemaRef>> {
+        if !self.ctx.table_exist(TableReference::bare(table))? {
+            return Ok(None);
+        }
+        Ok(Some(self.ctx.table_provider(TableReference::bare(table)).await?.schema()))
+    }
+
+    async fn statistics(&self, table: &str) -> Result<TableStatistics> {
+        if self.shadowed().contains_key(table) {
+            return Ok(TableStatistics::default());
+        }
+        Ok(TableStatistics { rows: self.read_catalog()?.tables.get(table).map(|e| e.rows) })
+    }
+
+    async fn create_temporary(&self, table: TableSource) -> Result<()> {
+        let schema = Arc::clone(&table.rows.schema);
+        let batches = table.rows.collect().await?.batches;
+        let mem = self.memory_table(schema, batches)?;
+        self.register_session(&table.name, mem)
+    }
+
+    async fn create_temporary_as(&self, name: &str, query: &Statement) -> Result<()> {
+        let df = self.dataframe(query).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        // The plan's own partitions, each in its order.
+        let partitions = df.collect_partitioned().await?;
+        let mem = Arc::new(MemTable::try_new(schema, partitions)?);
+        self.register_session(name, mem)
+    }
+
+    async fn drop_temporary(&self, name: &str) -> Result<()> {
+        self.drop_session(name)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Blocking, fetch_sql};
+    use arrow::array::{Float64Array, Int32Array};
+    use arrow::datatypes::{Field, Schema};
+
+    fn table(name: &str, n: i32) -> TableSource {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("v", DataType::Float64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int32Array::from_iter_values(0..n)),
+                Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 * 0.5))),
+            ],
+        )
+        .unwrap();
+        TableSource::from_batches(name, schema, vec![batch])
+    }
+
+    fn rt() -> Blocking {
+        Blocking::new(Some(2)).unwrap()
+    }
+
+    #[test]
+    fn tables_persist_across_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = rt();
+        rt.run(async {
+            Embedded::open(dir.path(), None).await?.ingest(vec![table("t", 10)]).await?;
+            let reopened = Embedded::open(dir.path(), None).await?;
+            let out = fetch_sql(&reopened, "SELECT count(*) AS n, sum(v) AS s FROM t").await?;
+            let b = &out.batches[0];
+            assert_eq!(b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().value(0), 10);
+            assert_eq!(b.column(1).as_any().downcast_ref::<Float64Array>().unwrap().value(0), 22.5);
+            assert_eq!(reopened.statistics("t").await?, TableStatistics { rows: Some(10) });
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn reingest_replaces_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().run(async {
+            let e = Embedded::open(dir.path(), None).await?;
+            e.ingest(vec![table("t", 10)]).await?;
+            e.ingest(vec![table("t", 3)]).await?;
+            assert_eq!(fetch_sql(&e, "SELECT * FROM t").await?.num_rows(), 3);
+            Ok(())
+        })
+        .unwrap();
+        let names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names.len(), 2, "catalog.json and one folder for t: {names:?}");
+    }
+
+    #[test]
+    fn empty_tables_keep_their_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().run(async {
+            let e = Embedded::open(dir.path(), None).await?;
+            let t = table("t", 1);
+            e.ingest(vec![TableSource::from_batches("t", t.rows.schema, vec![])]).await?;
+            let out = fetch_sql(&Embedded::open(dir.path(), None).await?, "SELECT id, v FROM t").await?;
+            assert_eq!((out.num_rows(), out.schema.fields().len()), (0, 2));
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn bad_table_names_and_sql_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().run(async {
+            let e = Embedded::open(dir.path(), None).await?;
+            assert!(e.ingest(vec![table("../x", 1)]).await.is_err());
+            assert!(e.query(Query::Native("SELEC 1")).await.is_err());
+            assert!(e.explain(&crate::templates::parse("SELECT 1")?, false).await?.contains("plan"));
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn session_tables_hide_stored_ones_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().run(async {
+            let e = Embedded::open(dir.path(), None).await?;
+            e.ingest(vec![table("t", 5)]).await?;
+            e.create_temporary(table("t", 2)).await?;
+            assert_eq!(fetch_sql(&e, "SELECT * FROM t").await?.num_rows(), 2);
+            assert_eq!(e.statistics("t").await?.rows, None, "the session table has no catalog count");
+            // A CTAS result renamed over it, as update_to_ctas's follow-ups do.
+            e.query(Query::Native("CREATE TABLE t_ctas AS SELECT * FROM t WHERE id = 0")).await?.count().await?;
+            fetch_sql(&e, "DROP TABLE t").await?;
+            fetch_sql(&e, "ALTER TABLE t_ctas RENAME TO t").await?;
+            assert_eq!(fetch_sql(&e, "SELECT * FROM t").await?.num_rows(), 1);
+            e.drop_temporary("t").await?;
+            assert_eq!(fetch_sql(&e, "SELECT * FROM t").await?.num_rows(), 5, "the stored table shows again");
+            assert!(e.schema("t_ctas").await?.is_none());
+            assert!(e.schema("nope").await?.is_none());
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn drop_table_removes_a_stored_table_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().run(async {
+            let e = Embedded::open(dir.path(), None).await?;
+            e.ingest(vec![table("t", 5), table("u", 1)]).await?;
+            e.query(Query::Native("DROP TABLE t")).await?;
+            let reopened = Embedded::open(dir.path(), None).await?;
+            assert!(reopened.schema("t").await?.is_none());
+            assert!(reopened.schema("u").await?.is_some());
+            assert!(e.query(Query::Native("DROP TABLE t")).await.is_err());
+            e.query(Query::Native("DROP TABLE IF EXISTS t")).await?;
+            Ok(())
+        })
+        .unwrap();
+        let names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names.len(), 2, "catalog.json and u's folder: {names:?}");
+    }
+
+    #[test]
+    fn a_session_without_a_folder_refuses_to_store() {
+        rt().run(async {
+            let e = Embedded::in_memory(Some(1));
+            let err = e.ingest(vec![table("t", 1)]).await.unwrap_err().to_string();
+            assert!(err.contains("no database folder"), "{err}");
+            e.create_temporary(table("t", 3)).await?;
+            assert_eq!(fetch_sql(&e, "SELECT * FROM t").await?.num_rows(), 3);
+            Ok(())
+        })
+        .unwrap();
+    }
+}

@@ -1,0 +1,65 @@
+//! Session tables a job creates on an engine (its input, intermediate CTAS results), kept in
+//! one place so they are dropped when the job ends, also when it fails: on a shared server
+//! nothing of a run may stay behind.
+
+use sqlparser::ast::Statement;
+
+use super::{Engine, TableSource};
+use crate::error::Result;
+
+/// The temporary tables of one job. Create them through it; call [`Temporaries::close`] when
+/// the job ends, whatever its outcome (see [`Temporaries::finish`]).
+pub struct Temporaries<'e> {
+    engine: &'e dyn Engine,
+    names: Vec<String>,
+}
+
+impl<'e> Temporaries<'e> {
+    pub fn new(engine: &'e dyn Engine) -> Self {
+        Temporaries { engine, names: Vec::new() }
+    }
+
+    pub fn engine(&self) -> &'e dyn Engine {
+        self.engine
+    }
+
+    /// Creates a session table from batches.
+    pub async fn create(&mut self, table: TableSource) -> Result<()> {
+        let name = table.name.clone();
+        self.engine.create_temporary(table).await?;
+        self.names.push(name);
+        Ok(())
+    }
+
+    /// Creates a session table from a query.
+    pub async fn create_as(&mut self, name: &str, query: &Statement) -> Result<()> {
+        self.engine.create_temporary_as(name, query).await?;
+        self.names.push(name.to_owned());
+        Ok(())
+    }
+
+    /// The names created so far, oldest first.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Drops every table, newest first; the first failure is returned after trying them all.
+    pub async fn close(self) -> Result<()> {
+        let mut first = Ok(());
+        for name in self.names.iter().rev() {
+            if let Err(e) = self.engine.drop_temporary(name).await
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
+        }
+        first
+    }
+
+    /// Closes the scope after a job: the job's error wins over a failure to drop.
+    pub async fn finish<T>(self, outcome: Result<T>) -> Result<T> {
+        let closed = self.close().await;
+        let value = outcome?;
+        closed.map(|_| value)
+    }
+}

@@ -1,0 +1,109 @@
+//! `heavytune score`: given portfolios (one per line of a file, strategy names separated by
+//! `|`) scored as the legacy scores them, with their report metrics.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use heavytune_kernels::{Evaluator, Metric, Penalty, portfolio_returns};
+
+use crate::error::{Error, Location, Result};
+use crate::load::WideTable;
+use crate::performance::{PortfolioReport, portfolio_report};
+
+/// One scored line of the portfolio file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scored {
+    pub line: usize,
+    pub size: usize,
+    pub fitness: f64,
+    pub base_fitness: f64,
+    pub avg_corr: f64,
+    #[serde(flatten)]
+    pub metrics: PortfolioReport,
+}
+
+/// Parses portfolio file text against the strategies' names: `(line, strategy indices)` per
+/// non-blank line. `ulta` says whether `_inv` names exist (for hints).
+pub fn parse_portfolios(path: &Path, text: &str, names: &[String], ulta: bool) -> Result<Vec<(usize, Vec<u32>)>> {
+    let index: HashMap<&str, u32> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect();
+    let mut portfolios = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let at = || Location::file(path).line(i + 1);
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut pf = Vec::new();
+        for name in line.split('|') {
+            let s = index.get(name).copied().or_else(|| index.get(name.trim()).copied());
+            let Some(s) = s else {
+                let hint = if index.contains_key(format!("{}_inv", name.trim()).as_str()) {
+                    " (ULTA inverted it: it is named with the _inv suffix)"
+                } else if !ulta && name.trim().ends_with("_inv") {
+                    " (an _inv name exists only with --ulta)"
+                } else {
+                    ""
+                };
+                return Err(Error::input(at(), format!("unknown strategy {name:?}{hint}")));
+            };
+            if pf.contains(&s) {
+                return Err(Error::input(at(), format!("strategy {name:?} appears twice in one portfolio")));
+            }
+            pf.push(s);
+        }
+        portfolios.push((i + 1, pf));
+    }
+    if portfolios.is_empty() {
+        return Err(Error::input(
+            Location::file(path),
+            "no portfolio in the file (expected one per line, names separated by `|`)",
+        ));
+    }
+    Ok(portfolios)
+}
+
+/// Scores every portfolio of the file on `table` (already through ULTA when asked).
+pub fn score(table: &WideTable, portfolios: &[(usize, Vec<u32>)], metric: Metric, penalty: Penalty) -> Vec<Scored> {
+    let ev = Evaluator::new(&table.values, table.n_days(), metric, penalty, None);
+    let mut scratch = ev.scratch();
+    portfolios
+        .iter()
+        .map(|(line, pf)| {
+            let e = ev.evaluate(pf, &mut scratch);
+            let metrics = portfolio_report(&portfolio_returns(&table.values, table.n_days(), pf));
+            Scored {
+                line: *line,
+                size: pf.len(),
+                fitness: e.fitness,
+                base_fitness: e.base_fitness,
+                avg_corr: e.avg_corr,
+                metrics,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        ["A", "B", "C x", "D_inv"].iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn lines_become_portfolios_and_blank_lines_are_skipped() {
+        let p = parse_portfolios(Path::new("p.txt"), "A|B\n\n C x |D_inv\r\n", &names(), true).unwrap();
+        assert_eq!(p, vec![(1, vec![0, 1]), (3, vec![2, 3])]);
+    }
+
+    #[test]
+    fn mistakes_name_the_line_and_hint() {
+        let e = |t: &str, ulta| parse_portfolios(Path::new("p.txt"), t, &names(), ulta).unwrap_err().to_string();
+        assert!(e("A|B\nA|NOPE\n", false).contains("p.txt:2") && e("A|NOPE", false).contains("\"NOPE\""));
+        assert!(e("D", true).contains("_inv suffix"));
+        assert!(e("A|X_inv", false).contains("only with --ulta"));
+        assert!(e("A|A", false).contains("twice"));
+        assert!(e("\n\n", false).contains("no portfolio"));
+    }
+}

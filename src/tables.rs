@@ -1,0 +1,104 @@
+//! The long/narrow tables heavytune keeps in an engine: their names and Arrow schemas.
+//!
+//! `strategies(strategy_id, name, file_label)`: one row per strategy, `strategy_id` its
+//! 0-based column position. `pnl(strategy_id, seq, trade_date, zone, pnl)`: one row per
+//! strategy and input row, `seq` the row's 0-based position in the input's order of days (the
+//! legacy's file order, which running sums and drawdowns follow, also when dates are out of
+//! order). The loader writes them; templates, rules and stages read them by these names.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+/// Default name of the long P&L table; its strategies table is then `strategies`.
+pub const DEFAULT_TABLE: &str = "pnl";
+
+/// The two engine tables a load writes, under the names derived from `--table`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub pnl: String,
+    pub strategies: String,
+}
+
+impl TableNames {
+    /// `pnl` pairs with `strategies`; any other name `X` with `X_strategies`.
+    pub fn for_table(name: &str) -> Self {
+        let strategies = if name == DEFAULT_TABLE { "strategies".to_owned() } else { format!("{name}_strategies") };
+        TableNames { pnl: name.to_owned(), strategies }
+    }
+}
+
+pub fn strategies_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("strategy_id", DataType::Int32, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("file_label", DataType::Utf8, false),
+    ]))
+}
+
+/// The `zone` column: dictionary-encoded text, Arrow's counterpart of HeavyDB's
+/// `TEXT ENCODING DICT`.
+pub fn zone_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+pub fn pnl_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("strategy_id", DataType::Int32, false),
+        Field::new("seq", DataType::Int32, false),
+        Field::new("trade_date", DataType::Date32, false),
+        Field::new("zone", zone_type(), true),
+        Field::new("pnl", DataType::Float64, false),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_follow_the_default_pair() {
+        assert_eq!(TableNames::for_table("pnl").strategies, "strategies");
+        assert_eq!(TableNames::for_table("june").strategies, "june_strategies");
+    }
+}
+
+#[cfg(test)]
+mod ddl_tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    /// `schema/datafusion.sql` must describe exactly what the loader writes.
+    #[test]
+    fn datafusion_ddl_matches_the_arrow_schemas() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let ctx = SessionContext::new();
+        let ddl = include_str!("../schema/datafusion.sql");
+        let without_comments: String =
+            ddl.lines().map(|l| l.split("--").next().unwrap()).collect::<Vec<_>>().join("\n");
+        for stmt in without_comments.split(';').filter(|s| !s.trim().is_empty()) {
+            rt.block_on(async { ctx.sql(stmt).await.unwrap().collect().await.unwrap() });
+        }
+        for (name, schema) in [("strategies", strategies_schema()), ("pnl", pnl_schema())] {
+            let table = rt.block_on(ctx.table(name)).unwrap();
+            let ddl_fields: Vec<(String, bool)> =
+                table.schema().fields().iter().map(|f| (f.name().clone(), f.is_nullable())).collect();
+            let ours: Vec<(String, bool)> =
+                schema.fields().iter().map(|f| (f.name().clone(), f.is_nullable())).collect();
+            assert_eq!(ddl_fields, ours, "{name}");
+            for (d, o) in table.schema().fields().iter().zip(schema.fields()) {
+                let plain = match o.data_type() {
+                    DataType::Dictionary(_, v) => (**v).clone(),
+                    t => t.clone(),
+                };
+                assert!(
+                    d.data_type() == &plain || (plain == DataType::Utf8 && d.data_type() == &DataType::Utf8View),
+                    "{name}.{}: {} vs {}",
+                    o.name(),
+                    d.data_type(),
+                    plain
+                );
+            }
+        }
+    }
+}

@@ -1,21 +1,18 @@
-//! `bench ab`: a query and its rewrite run alternately after warm-up, their results compared
-//! (order-insensitive, floats to a tolerance) and their times recorded; also the session
-//! copies that let statements which write run on an engine without touching stored data.
+//! `bench ab`: a query and its rewrite run alternately after warm-up (statements that write on
+//! session copies of their tables, see [`Sandbox`]), their results compared (order-insensitive,
+//! floats to a tolerance) and their times recorded.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use sqlparser::ast::Statement;
 
-use crate::engine::{Engine, QueryOutput, TableSource, fetch_sql};
+use crate::engine::{Engine, QueryOutput};
 use crate::error::{Error, Result};
-use crate::exec::{bare_name, execute_plan, execute_statement, table_written};
+use crate::exec::{execute_plan, execute_statement, timed};
 use crate::query::Prepared;
-use crate::rewrite::{Outcome, Plan};
-use crate::templates::quote_ident;
+use crate::rewrite::Outcome;
+use crate::sandbox::Sandbox;
 
 /// One cell of a result, for order-insensitive comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,13 +125,6 @@ pub fn same_results(a: &QueryOutput, b: &QueryOutput, rel: f64) -> Result<(), St
     Ok(())
 }
 
-/// Wall seconds of one future.
-pub async fn timed<T>(f: impl Future<Output = Result<T>>) -> Result<(T, f64)> {
-    let start = Instant::now();
-    let out = f.await?;
-    Ok((out, start.elapsed().as_secs_f64()))
-}
-
 /// min, median and max of some timings.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Spread {
@@ -155,76 +145,6 @@ impl Spread {
             (t[t.len() / 2 - 1] + t[t.len() / 2]) / 2.0
         };
         Spread { min: *t.first().unwrap_or(&f64::NAN), median, max: *t.last().unwrap_or(&f64::NAN) }
-    }
-}
-
-/// Session copies of the tables a statement and its rewrite write (an UPDATE's target, the
-/// tables a plan's follow-ups drop or rename over), so both run on the same starting data and
-/// no stored table changes: a copy hides the stored table for the session, and dropping it at
-/// the end shows the stored table again.
-#[derive(Debug, Default)]
-pub struct Sandbox {
-    copies: Vec<(String, QueryOutput)>,
-    /// Every table either side writes, dropped at the end.
-    written: Vec<String>,
-}
-
-impl Sandbox {
-    pub async fn new(engine: &dyn Engine, original: &Statement, plan: &Plan) -> Result<Sandbox> {
-        let mut written: Vec<String> = Vec::new();
-        let mut touched: Vec<String> = Vec::new();
-        for stmt in std::iter::once(original).chain(std::iter::once(&plan.statement)).chain(&plan.then) {
-            if let Some(t) = table_written(stmt) {
-                written.push(bare_name(&t));
-                if !matches!(stmt, Statement::CreateTable(_)) {
-                    touched.push(bare_name(&t));
-                }
-            }
-            if let Statement::Drop { names, .. } = stmt {
-                touched.extend(names.iter().map(bare_name));
-            }
-        }
-        written.sort();
-        written.dedup();
-        touched.sort();
-        touched.dedup();
-        let mut copies = Vec::new();
-        for name in touched {
-            if engine.schema(&name).await?.is_some() {
-                let copy = fetch_sql(engine, &format!("SELECT * FROM {}", quote_ident(&name))).await?;
-                copies.push((name, copy));
-            }
-        }
-        Ok(Sandbox { copies, written })
-    }
-
-    /// Whether there is anything to copy (the statements write).
-    pub fn is_empty(&self) -> bool {
-        self.written.is_empty()
-    }
-
-    /// Puts fresh copies in place (before each run; untimed).
-    pub async fn reset(&self, engine: &dyn Engine) -> Result<()> {
-        for (name, copy) in &self.copies {
-            engine
-                .create_temporary(TableSource::from_batches(name.clone(), copy.schema.clone(), copy.batches.clone()))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Drops the copies and every table the runs wrote; the runs' error wins.
-    pub async fn finish<T>(self, engine: &dyn Engine, outcome: Result<T>) -> Result<T> {
-        let mut cleanup = Ok(());
-        for name in &self.written {
-            if let Err(e) = engine.drop_temporary(name).await
-                && cleanup.is_ok()
-            {
-                cleanup = Err(e);
-            }
-        }
-        let value = outcome?;
-        cleanup.map(|_| value)
     }
 }
 
@@ -330,10 +250,10 @@ pub async fn bench(
 
 /// Writes the record as `<dir>/<query>_<finished>.json`; returns the path.
 pub fn write_record(dir: &Path, record: &AbRecord) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let path = dir.join(format!("{}_{}.json", record.query, record.finished));
     let text = serde_json::to_string_pretty(record).map_err(|e| Error::internal(format!("record JSON: {e}")))? + "\n";
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    std::fs::write(&path, text).map_err(|e| Error::write(&path, e))?;
     Ok(path)
 }
 

@@ -186,33 +186,60 @@ pub fn read_legacy(path: &Path, need_inputs: bool) -> Result<LegacyConfig> {
         })?
         .flatten();
     // The legacy clamps these silently; we clamp too (users' configs rely on it), with a
-    // warning naming the line.
-    let mut clamp = |key: (&str, &str), given: String, used: String, range: &str| {
-        c.warnings.push(format!(
-            "{}: [{}] {} = {given} is outside the legacy's range ({range}); using {used}, as the legacy does",
-            ini.at(key.0, key.1),
-            key.0,
-            key.1
-        ));
+    // warning naming the line. Values past what heavytune can hold are errors naming the line.
+    let whole = |section: &str, key: &str, min: usize, max: usize| -> Result<Option<usize>> {
+        let Some(v) = ini.parse_value(section, key, "a whole number", uint)? else { return Ok(None) };
+        if v > max {
+            return Err(Error::input(ini.at(section, key), format!("[{section}] {key} = {v}: at most {max}")));
+        }
+        Ok(Some(v.max(min)))
     };
-    let generations = ini.parse_value("GENERAL", "ga_generations", "a whole number", uint)?;
-    if let Some(g) = generations.filter(|&g| g < 10) {
-        clamp(("GENERAL", "ga_generations"), g.to_string(), "10".into(), "at least 10");
-    }
-    let population = ini.parse_value("PORTFOLIO", "population_size", "a whole number", uint)?;
-    if let Some(p) = population.filter(|&p| p < 10) {
-        clamp(("PORTFOLIO", "population_size"), p.to_string(), "10".into(), "at least 10");
-    }
+    let generations = whole("GENERAL", "ga_generations", 10, crate::search::MAX_GENERATIONS)?;
+    let population = whole("PORTFOLIO", "population_size", 10, crate::search::MAX_POPULATION)?;
     let mutation_rate = ini.parse_value("PORTFOLIO", "mutation_rate", "a number", float)?;
-    if let Some(m) = mutation_rate.filter(|m| !(0.01..=0.5).contains(m)) {
-        clamp(("PORTFOLIO", "mutation_rate"), m.to_string(), m.clamp(0.01, 0.5).to_string(), "0.01 to 0.5");
-    }
     let penalty_factor = ini.parse_value("OPTIMIZATION", "penalty_factor", "a number", float)?;
-    if let Some(p) = penalty_factor.filter(|&p| p < 0.0) {
-        clamp(("OPTIMIZATION", "penalty_factor"), p.to_string(), "0".into(), "at least 0");
+    let clamped = [
+        (
+            "GENERAL",
+            "ga_generations",
+            ini.get("GENERAL", "ga_generations").map(str::to_owned),
+            generations.map(|g| g.to_string()),
+            "at least 10",
+        ),
+        (
+            "PORTFOLIO",
+            "population_size",
+            ini.get("PORTFOLIO", "population_size").map(str::to_owned),
+            population.map(|p| p.to_string()),
+            "at least 10",
+        ),
+        (
+            "PORTFOLIO",
+            "mutation_rate",
+            mutation_rate.map(|m| m.to_string()),
+            mutation_rate.map(|m| m.clamp(0.01, 0.5).to_string()),
+            "0.01 to 0.5",
+        ),
+        (
+            "OPTIMIZATION",
+            "penalty_factor",
+            penalty_factor.map(|p| p.to_string()),
+            penalty_factor.map(|p| p.max(0.0).to_string()),
+            "at least 0",
+        ),
+    ];
+    for (section, key, given, used, range) in clamped {
+        if let (Some(given), Some(used)) = (given, used)
+            && given.parse::<f64>().ok() != used.parse::<f64>().ok()
+        {
+            c.warnings.push(format!(
+                "{}: [{section}] {key} = {given} is outside the legacy's range ({range}); using {used}, as the legacy does",
+                ini.at(section, key)
+            ));
+        }
     }
-    c.generations = generations.map(|g| g.max(10));
-    c.population = population.map(|p| p.max(10));
+    c.generations = generations;
+    c.population = population;
     c.mutation_rate = mutation_rate.map(|m| m.clamp(0.01, 0.5));
     c.penalty_factor = penalty_factor.map(|p| p.max(0.0));
     c.metric = ini.parse_value(
@@ -342,5 +369,12 @@ mod tests {
         ] {
             assert!(w.contains(&format!("c.ini:{line}: ")) && w.contains(key), "line {line} {key}: {w}");
         }
+        std::fs::write(
+            &path,
+            "[GENERAL]\nga_generations = 50\n[PORTFOLIO]\npopulation_size = 1000000000\n[OPTIMIZATION]\n",
+        )
+        .unwrap();
+        let e = read_legacy(&path, false).unwrap_err().to_string();
+        assert!(e.contains("c.ini:4") && e.contains("at most"), "{e}");
     }
 }

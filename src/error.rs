@@ -51,7 +51,7 @@ pub enum ErrorClass {
     Input,
     /// The SQL engine failed, refused a query or returned something unexpected.
     Engine,
-    /// A bug or an environment failure in heavytune itself.
+    /// A bug in heavytune, or the machine failed it (no space or no permission to write).
     Internal,
 }
 
@@ -71,8 +71,13 @@ impl ErrorClass {
 /// `source()`, so a printed chain never repeats a cause.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Reading an input failed.
     #[error("{path}: {cause}")]
     Io { path: String, cause: std::io::Error },
+
+    /// Writing an output failed (no space, no permission).
+    #[error("writing {path}: {cause}")]
+    Write { path: String, cause: std::io::Error },
 
     /// Bad input data: the location says where, the message what was expected.
     #[error("{location}: {message}")]
@@ -97,6 +102,10 @@ pub enum Error {
     #[error("{0}")]
     DataFusion(String),
 
+    /// SQL text the engine could not parse.
+    #[error("{0}")]
+    Sql(String),
+
     #[error("{0}")]
     Arrow(String),
 
@@ -115,7 +124,11 @@ impl From<datafusion::error::DataFusionError> for Error {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         // DataFusion wraps errors in context and diagnostics whose texts repeat the inner one:
         // keep the innermost text, said once.
-        Error::DataFusion(e.find_root().to_string())
+        let root = e.find_root();
+        match root {
+            datafusion::error::DataFusionError::SQL(..) => Error::Sql(root.to_string()),
+            _ => Error::DataFusion(root.to_string()),
+        }
     }
 }
 
@@ -141,6 +154,9 @@ impl Error {
     pub(crate) fn io(path: impl AsRef<std::path::Path>, cause: std::io::Error) -> Self {
         Error::Io { path: path.as_ref().display().to_string(), cause }
     }
+    pub(crate) fn write(path: impl AsRef<std::path::Path>, cause: std::io::Error) -> Self {
+        Error::Write { path: path.as_ref().display().to_string(), cause }
+    }
     pub(crate) fn input(location: Location, message: impl Into<String>) -> Self {
         Error::Input { location, message: message.into() }
     }
@@ -164,9 +180,9 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Invalid { .. } | Error::EngineUrl { .. } => ErrorClass::Usage,
-            Error::Io { .. } | Error::Input { .. } | Error::Data { .. } => ErrorClass::Input,
+            Error::Io { .. } | Error::Input { .. } | Error::Data { .. } | Error::Sql(_) => ErrorClass::Input,
             Error::Engine { .. } | Error::DataFusion(_) | Error::Catalog { .. } => ErrorClass::Engine,
-            Error::Arrow(_) | Error::Plot { .. } | Error::Internal(_) => ErrorClass::Internal,
+            Error::Write { .. } | Error::Arrow(_) | Error::Plot { .. } | Error::Internal(_) => ErrorClass::Internal,
         }
     }
 }

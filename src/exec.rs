@@ -3,7 +3,9 @@
 //! `UPDATE`, a rename) answer with the table they leave behind, so a plan and the statement it
 //! replaces can be compared.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -13,6 +15,7 @@ use sqlparser::ast::{AlterTableOperation, ObjectName, RenameTableNameKind, State
 use crate::engine::{Engine, QueryOutput, fetch};
 use crate::error::{Error, Result};
 use crate::rewrite::{CorrOutput, KernelStep, Plan};
+use crate::templates::bare_name;
 
 /// Most rows a kernel step returns as Arrow; the full request streams instead (see the bench).
 pub const MAX_KERNEL_ROWS: usize = 50_000_000;
@@ -39,13 +42,8 @@ fn select_all(table: &ObjectName) -> Result<Statement> {
     crate::templates::parse(&format!("SELECT * FROM {table}"))
 }
 
-/// The unquoted name of a table (its last part).
-pub fn bare_name(name: &ObjectName) -> String {
-    name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_else(|| name.to_string())
-}
-
-/// Before a `CREATE TABLE AS`: drops a session table of its name left by an earlier run (a
-/// stored table is never dropped here: the engine refuses the CTAS instead).
+/// Before a `CREATE TABLE AS`: drops a session table of its name left by an earlier run
+/// (`drop_temporary` never drops a stored table: the engine then refuses the CTAS).
 async fn clear_target(engine: &dyn Engine, stmt: &Statement) -> Result<()> {
     if let Statement::CreateTable(ct) = stmt
         && ct.query.is_some()
@@ -88,9 +86,20 @@ pub async fn execute_plan(engine: &dyn Engine, plan: &Plan) -> Result<QueryOutpu
     }
 }
 
+/// Wall seconds of one future.
+pub async fn timed<T>(f: impl Future<Output = Result<T>>) -> Result<(T, f64)> {
+    let start = Instant::now();
+    let out = f.await?;
+    Ok((out, start.elapsed().as_secs_f64()))
+}
+
 /// Reads (id, key, z) rows ordered by id then key into standardized rows.
 pub fn standardized_rows(out: &QueryOutput) -> Result<(Vec<i64>, Standardized)> {
-    let (id_name, z_name) = (out.schema.field(0).name().clone(), out.schema.field(2).name().clone());
+    let fields = out.schema.fields();
+    let (Some(id), Some(z)) = (fields.first(), fields.get(2)) else {
+        return Err(Error::engine("kernel input", format!("{} columns where (id, key, z) were asked", fields.len())));
+    };
+    let (id_name, z_name) = (id.name().clone(), z.name().clone());
     let ids_col = out.i64s(&id_name)?;
     let zs = out.f64s(&z_name)?;
     let mut ids: Vec<i64> = Vec::new();

@@ -2,13 +2,13 @@
 //! dialect, the engine's plans of both, and with `analyze` both run and timed. Statements that
 //! write run on session copies of their tables (see [`Sandbox`]), never on stored data.
 
-use crate::ab::{Sandbox, timed};
 use crate::dialect::{self, Dialect};
-use crate::engine::Engine;
+use crate::engine::{Capabilities, Engine};
 use crate::error::Result;
-use crate::exec::{execute_plan, execute_statement};
+use crate::exec::{execute_plan, execute_statement, timed};
 use crate::query::Prepared;
 use crate::rewrite::{Outcome, Step};
+use crate::sandbox::Sandbox;
 
 /// Everything `explain` reports.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -16,6 +16,10 @@ pub struct Explained {
     pub query: String,
     pub dialect: Dialect,
     pub engine: String,
+    /// What the connected engine can do.
+    pub capabilities: Capabilities,
+    /// What the rewriter knew of the tables (columns, row counts, complete panels).
+    pub facts: Vec<String>,
     pub original_sql: String,
     pub rewritten_sql: String,
     pub rules_fired: Vec<&'static str>,
@@ -48,7 +52,8 @@ async fn engine_plan(engine: &dyn Engine, stmt: &sqlparser::ast::Statement, anal
 }
 
 /// Prints both statements in `dialect`, asks the engine for both plans and, with `analyze`,
-/// runs both (statements that write on session copies of their tables).
+/// runs both (statements that write on session copies of their tables) and, where the engine
+/// has EXPLAIN ANALYZE, asks for its measured plans.
 pub async fn explain(
     engine: &dyn Engine,
     prepared: &Prepared,
@@ -59,29 +64,36 @@ pub async fn explain(
     let original_sql = dialect::print(&outcome.original, dialect)?;
     let rewritten_sql = dialect::print(&outcome.plan.statement, dialect)?;
     let then = outcome.plan.then.iter().map(|s| dialect::print(s, dialect)).collect::<Result<Vec<_>>>()?;
-    let sandbox = Sandbox::new(engine, &outcome.original, &outcome.plan).await?;
-    let result = async {
-        sandbox.reset(engine).await?;
-        let plan_original = engine_plan(engine, &outcome.original, analyze).await;
-        sandbox.reset(engine).await?;
-        let plan_rewritten = engine_plan(engine, &outcome.plan.statement, analyze).await;
-        let seconds = if analyze {
+    let (plan_original, plan_rewritten, seconds) = if analyze {
+        let measured_plans = engine.capabilities().explain_analyze;
+        let sandbox = Sandbox::new(engine, &outcome.original, &outcome.plan).await?;
+        let result = async {
+            sandbox.reset(engine).await?;
+            let plan_original = engine_plan(engine, &outcome.original, measured_plans).await;
+            sandbox.reset(engine).await?;
+            let plan_rewritten = engine_plan(engine, &outcome.plan.statement, measured_plans).await;
             sandbox.reset(engine).await?;
             let (_, original) = timed(execute_statement(engine, &outcome.original)).await?;
             sandbox.reset(engine).await?;
             let (_, rewritten) = timed(execute_plan(engine, &outcome.plan)).await?;
-            Some(Times { original, rewritten })
-        } else {
-            None
-        };
-        Ok((plan_original, plan_rewritten, seconds))
-    }
-    .await;
-    let (plan_original, plan_rewritten, seconds) = sandbox.finish(engine, result).await?;
+            Ok((plan_original, plan_rewritten, Some(Times { original, rewritten })))
+        }
+        .await;
+        sandbox.finish(engine, result).await?
+    } else {
+        // Nothing runs: plain plans need no copies.
+        (
+            engine_plan(engine, &outcome.original, false).await,
+            engine_plan(engine, &outcome.plan.statement, false).await,
+            None,
+        )
+    };
     Ok(Explained {
         query: prepared.name.clone(),
         dialect,
         engine: engine.describe(),
+        capabilities: engine.capabilities(),
+        facts: outcome.facts.clone(),
         original_sql,
         rewritten_sql,
         rules_fired: outcome.fired(),

@@ -157,6 +157,14 @@ pub(crate) fn place(out: &QueryOutput, n: usize, value: &str, table: &str) -> Re
     Ok((cells, dates, missing))
 }
 
+/// The number of strategies of loaded tables (their strategies table's rows).
+pub async fn count_strategies(engine: &dyn Engine, names: &TableNames) -> Result<usize> {
+    check_columns(engine, &names.strategies, &["strategy_id", "name", "file_label"]).await?;
+    let out = fetch_sql(engine, &format!("SELECT COUNT(*) AS n FROM {}", quote_ident(&names.strategies))).await?;
+    let n = out.i64s("n")?.first().copied().flatten().unwrap_or(0);
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 /// Reads loaded long tables back into one wide table: strategies by id, days by `seq`; NULL,
 /// NaN and infinite values count as missing cells and become 0.
 pub async fn read_table(engine: &dyn Engine, names: &TableNames) -> Result<WideTable> {

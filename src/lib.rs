@@ -8,7 +8,8 @@
 //!
 //! Around it: [`strategy_metrics`] and [`performance`] (the legacy's per-strategy and portfolio
 //! report figures), [`ulta`] (the legacy inversion), [`score`] (given portfolios), [`query`],
-//! [`exec`], [`explain`] and [`ab`] (a query, its rewrite, their plans and timings), [`synth`]
+//! [`exec`], [`explain`], [`ab`] and [`sandbox`] (a query, its rewrite, their plans and
+//! timings, statements that write run on session copies), [`synth`]
 //! and [`calibration`] (production-shape test data).
 
 pub mod ab;
@@ -26,6 +27,7 @@ pub mod performance;
 pub mod pipeline;
 pub mod query;
 pub mod rewrite;
+pub mod sandbox;
 pub mod score;
 pub mod search;
 pub mod spec;

@@ -88,6 +88,10 @@ impl Global {
         if !(self.timeout.is_finite() && self.timeout > 0.0) {
             return Err(cli::usage(format!("--timeout must be a positive number of seconds, got {}", self.timeout)));
         }
+        let remote_only = self.user.is_some() || self.tls || self.tls_ca.is_some() || self.tls_cert.is_some();
+        if remote_only && matches!(self.engine.as_str(), "embedded" | "datafusion") && !self.quiet {
+            eprintln!("warning: --user and --tls options are for remote engines; the embedded engine ignores them");
+        }
         let options = ConnectOptions {
             db: stored.then(|| self.db.clone()),
             threads: self.threads(),
@@ -129,19 +133,26 @@ impl Global {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Load wide P&L files (CSV or xlsx) into the `pnl` and `strategies` tables.
+    #[command(after_help = EXIT_CODES)]
     Load(cli::load::LoadArgs),
     /// Write a production-shape synthetic wide CSV (and compare it with real metrics).
+    #[command(after_help = EXIT_CODES)]
     Synth(cli::synth::SynthArgs),
     /// Run a SQL statement on the engine (in its own dialect) and print the result.
+    #[command(after_help = EXIT_CODES)]
     Sql(cli::sql::SqlArgs),
     /// Find the best portfolio of each size (the legacy optimizer's job) and write the run folder.
+    #[command(after_help = EXIT_CODES)]
     Run(Box<cli::run::RunArgs>),
     /// Score given portfolios: base fitness, average correlation, fitness and report metrics.
+    #[command(after_help = EXIT_CODES)]
     Score(cli::run::ScoreArgs),
     /// Show a query (a template of sql/, a file or text), the rewrite rules that fire and why,
     /// the rewritten SQL in a dialect, and the engine's plans of both.
+    #[command(after_help = EXIT_CODES)]
     Explain(Box<cli::explain::ExplainArgs>),
     /// Benchmarks: `bench ab` runs a query and its rewrite alternately and compares them.
+    #[command(after_help = EXIT_CODES)]
     Bench {
         #[command(subcommand)]
         command: Box<cli::explain::BenchCommand>,
@@ -162,6 +173,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and closed: end quietly, as a Unix tool does, instead of
+    // failing a write (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -52,6 +52,25 @@ pub struct RunSpec {
     pub stats: Stats,
 }
 
+impl RunSpec {
+    /// Fitness evaluations the whole search spends (every size, every chosen algorithm).
+    pub fn evaluations(&self) -> usize {
+        let reg = search::registry();
+        let per_size = self.algorithms.iter().fold(0usize, |n, &a| n.saturating_add(reg[a].budget(&self.params)));
+        (self.min_size..=self.max_size).count().saturating_mul(per_size)
+    }
+}
+
+/// Whether a run needs an engine: `Some(true)` for the stored tables of `--db`, `Some(false)`
+/// for a session of its own (the per-strategy stages over files), `None` for no engine.
+pub fn engine_needed(source: &Source, stats: Stats) -> Option<bool> {
+    match (source, stats) {
+        (Source::Table(_), _) => Some(true),
+        (Source::Files(_), Stats::Engine) => Some(false),
+        (Source::Files(_), Stats::Local) => None,
+    }
+}
+
 /// Seconds spent per stage.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Timings {
@@ -99,9 +118,8 @@ fn limit(mut table: WideTable, spec: &RunSpec) -> WideTable {
     table
 }
 
-/// Checks the sizes against the data and builds the balanced-mode penalty.
-pub fn check(table: &WideTable, spec: &RunSpec) -> Result<Option<Balance>> {
-    let n = table.n_strategies();
+/// Checks the portfolio sizes against the number of strategies.
+fn check_sizes(n: usize, spec: &RunSpec) -> Result<()> {
     if spec.min_size == 0 {
         return Err(Error::invalid("--min-size", "portfolio sizes start at 1"));
     }
@@ -117,6 +135,12 @@ pub fn check(table: &WideTable, spec: &RunSpec) -> Result<Option<Balance>> {
             format!("max size {} is larger than the number of strategies ({n})", spec.max_size),
         ));
     }
+    Ok(())
+}
+
+/// Checks the sizes against the data and builds the balanced-mode penalty.
+pub fn check(table: &WideTable, spec: &RunSpec) -> Result<Option<Balance>> {
+    check_sizes(table.n_strategies(), spec)?;
     if table.n_days() == 0 {
         return Err(Error::data("--input", "the data has no trading day"));
     }
@@ -160,26 +184,34 @@ fn local_stats(table: WideTable, spec: &RunSpec, t: &mut Timings) -> Prepared {
     Prepared { table, inversions, strategy_metrics, z: None }
 }
 
+fn need_engine(engine: Option<&dyn Engine>) -> Result<&dyn Engine> {
+    engine.ok_or_else(|| Error::internal("reading a loaded table needs an engine and none was connected"))
+}
+
+/// Reads the source whole into one wide table: the files, or a loaded table through `engine`.
+pub async fn read_source(source: &Source, engine: Option<&dyn Engine>) -> Result<WideTable> {
+    match source {
+        Source::Files(paths) => crate::load::read_inputs(paths, LoadOptions::default()),
+        Source::Table(name) => crate::ingest::read_table(need_engine(engine)?, &TableNames::for_table(name)).await,
+    }
+}
+
 /// Reads the source and computes the per-strategy stages where `spec.stats` says: the
-/// engine's session tables are dropped before this returns, also on error.
+/// engine's session tables are dropped before this returns, also on error. Sizes are checked
+/// against the data before any stage runs.
 async fn prepare(source: &Source, engine: Option<&dyn Engine>, spec: &RunSpec, t: &mut Timings) -> Result<Prepared> {
-    let need_engine =
-        || engine.ok_or_else(|| Error::internal("the per-strategy stages need an engine and none was connected"));
     let clock = Instant::now();
-    let (input, read) = match source {
-        Source::Files(paths) => {
-            let table = limit(crate::load::read_inputs(paths, LoadOptions::default())?, spec);
-            (StageInput::Files(table), true)
-        }
-        Source::Table(name) => {
+    let (input, read) = match (source, spec.stats) {
+        (Source::Table(name), Stats::Engine) => {
             let tables = TableNames::for_table(name);
-            match spec.stats {
-                Stats::Local => {
-                    let table = limit(crate::ingest::read_table(need_engine()?, &tables).await?, spec);
-                    (StageInput::Files(table), true)
-                }
-                Stats::Engine => (StageInput::Stored { tables, limit: spec.strat_limit }, false),
-            }
+            let n = crate::ingest::count_strategies(need_engine(engine)?, &tables).await?;
+            check_sizes(spec.strat_limit.map_or(n, |l| l.min(n)), spec)?;
+            (StageInput::Stored { tables, limit: spec.strat_limit }, false)
+        }
+        _ => {
+            let table = limit(read_source(source, engine).await?, spec);
+            check_sizes(table.n_strategies(), spec)?;
+            (StageInput::Files(table), true)
         }
     };
     t.load = clock.elapsed().as_secs_f64();
@@ -187,7 +219,7 @@ async fn prepare(source: &Source, engine: Option<&dyn Engine>, spec: &RunSpec, t
         (Stats::Local, StageInput::Files(table)) => Ok(local_stats(table, spec, t)),
         (Stats::Local, StageInput::Stored { .. }) => Err(Error::internal("local stats over unread tables")),
         (Stats::Engine, input) => {
-            let mut temps = Temporaries::new(need_engine()?);
+            let mut temps = Temporaries::new(need_engine(engine)?);
             let result = stages::engine_stats(&mut temps, input, spec.ulta).await;
             let st = temps.finish(result).await?;
             if !read {

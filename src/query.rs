@@ -54,12 +54,18 @@ pub async fn prepare(engine: &dyn Engine, req: &QueryRequest) -> Result<Prepared
         candidates.extend(read_lines(f)?);
     }
     if let Some(n) = req.sample {
+        if engine.schema(&tables.strategies).await?.is_none() {
+            return Err(Error::invalid(
+                "--sample",
+                format!(
+                    "there is no table {:?} to sample strategy names from (load data first: heavytune load)",
+                    tables.strategies
+                ),
+            ));
+        }
         let out =
             fetch_sql(engine, &format!("SELECT name FROM {} ORDER BY strategy_id", quote_ident(&tables.strategies)))
-                .await
-                .map_err(|e| {
-                    Error::invalid("--sample", format!("reading strategy names (load data first: heavytune load): {e}"))
-                })?;
+                .await?;
         let mut names = out.strings(0)?;
         if n > names.len() {
             return Err(Error::invalid(

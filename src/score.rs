@@ -6,9 +6,11 @@ use std::path::Path;
 
 use heavytune_kernels::{Evaluator, Metric, Penalty, portfolio_returns};
 
+use crate::engine::Engine;
 use crate::error::{Error, Location, Result};
 use crate::load::WideTable;
 use crate::performance::{PortfolioReport, portfolio_report};
+use crate::pipeline::Source;
 
 /// One scored line of the portfolio file.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -81,6 +83,23 @@ pub fn score(table: &WideTable, portfolios: &[(usize, Vec<u32>)], metric: Metric
             }
         })
         .collect()
+}
+
+/// `heavytune score` end to end: reads the strategies (files, or a loaded table through
+/// `engine`), applies ULTA when asked, parses the portfolio file and scores every line.
+pub async fn score_file(
+    source: &Source,
+    engine: Option<&dyn Engine>,
+    portfolio_file: &Path,
+    metric: Metric,
+    penalty: Penalty,
+    ulta: bool,
+) -> Result<Vec<Scored>> {
+    let text = std::fs::read_to_string(portfolio_file).map_err(|e| Error::io(portfolio_file, e))?;
+    let table = crate::pipeline::read_source(source, engine).await?;
+    let (table, _) = if ulta { crate::ulta::apply(table) } else { (table, Vec::new()) };
+    let portfolios = parse_portfolios(portfolio_file, &text, &table.names, ulta)?;
+    Ok(score(&table, &portfolios, metric, penalty))
 }
 
 #[cfg(test)]

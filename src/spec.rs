@@ -8,15 +8,8 @@ use heavytune_kernels::{Metric, Penalty};
 use crate::config::read_legacy;
 use crate::error::{Error, Result};
 use crate::pipeline::{Balanced, RunSpec, Source};
-use crate::search::{self, Params};
+use crate::search::{self, MAX_BUDGET, MAX_GENERATIONS, MAX_POPULATION, Params};
 use crate::stages::Stats;
-
-/// Most members of a population (GA, DE) or swarm (PSO): each is a portfolio held in memory.
-pub const MAX_POPULATION: usize = 100_000;
-/// Most generations.
-pub const MAX_GENERATIONS: usize = 10_000_000;
-/// Most evaluations one algorithm may spend on one size (generations x population).
-pub const MAX_BUDGET: usize = 10_000_000_000;
 
 /// The options of `heavytune run` as given (`None`: not given, the config or default applies).
 #[derive(Debug, Clone, Default)]

@@ -77,7 +77,7 @@ async fn create(temps: &mut Temporaries<'_>, template: &str, tables: &TableNames
     let Statement::CreateTable(ct) = &plan.statement else {
         return Err(Error::internal(format!("template {template} is not a CREATE TABLE AS")));
     };
-    let (Some(query), name) = (&ct.query, crate::exec::bare_name(&ct.name)) else {
+    let (Some(query), name) = (&ct.query, crate::templates::bare_name(&ct.name)) else {
         return Err(Error::internal(format!("template {template} creates a table without a query")));
     };
     temps.create_as(&name, &Statement::Query(query.clone())).await?;
@@ -86,6 +86,7 @@ async fn create(temps: &mut Temporaries<'_>, template: &str, tables: &TableNames
 
 /// Stored tables as the stages need them: checked, and copied into session tables with
 /// missing and non-finite values as 0 (and only the first `limit` strategies) where needed.
+/// Returns the tables to use and the missing cells of the whole table.
 async fn prepare_stored(
     temps: &mut Temporaries<'_>,
     tables: &TableNames,
@@ -122,14 +123,7 @@ async fn prepare_stored(
         quote_ident(&tables.strategies)
     ))?;
     temps.create_as(&names.strategies, &strategies).await?;
-    let missing = if limited.is_some() {
-        let f =
-            fetch_sql(engine, &format!("SELECT SUM(CASE WHEN {bad} THEN 1 ELSE 0 END) AS n_missing FROM {pnl}{keep}"))
-                .await?;
-        f.i64s("n_missing")?.first().copied().flatten().unwrap_or(0)
-    } else {
-        missing
-    };
+    // Counted over the whole table, as a file's missing cells are counted before strat_limit.
     Ok((names, missing as usize))
 }
 

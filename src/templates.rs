@@ -85,6 +85,19 @@ pub fn quote_ident(name: &str) -> String {
     Ident::with_quote('"', name).to_string()
 }
 
+/// A table name as an identifier: bare when engines read it as written (lower case letters,
+/// digits, `_`), quoted otherwise, so `--table June` reaches the table `June`.
+pub fn table_ident(name: &str) -> Ident {
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain { Ident::new(name) } else { Ident::with_quote('"', name) }
+}
+
+/// The unquoted name of a table (the last part of a qualified name).
+pub fn bare_name(name: &ObjectName) -> String {
+    name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_else(|| name.to_string())
+}
+
 /// Parses one SQL statement; a syntax error names its line and column.
 pub fn parse(sql: &str) -> Result<Statement> {
     let mut statements =
@@ -119,7 +132,7 @@ pub fn bind_statement(stmt: &mut Statement, params: &Params) -> std::result::Res
             && ident.quote_style.is_none()
             && let Some(new) = renames.get(ident.value.as_str())
         {
-            *rel = ObjectName::from(vec![Ident::new(new.clone())]);
+            *rel = ObjectName::from(vec![table_ident(new)]);
         }
         ControlFlow::<()>::Continue(())
     });
@@ -279,6 +292,13 @@ mod tests {
         assert!(e.contains("pair_corr") && e.contains("standardize"), "{e}");
         let e = parse("SELECT * FORM t").unwrap_err().to_string();
         assert!(e.contains("Line: 1"), "{e}");
+    }
+
+    #[test]
+    fn table_names_keep_their_case() {
+        let params = Params { tables: Some(TableNames::for_table("June")), ..Params::default() };
+        let sql = bind(find("standardize").unwrap(), &params).unwrap().to_string();
+        assert!(sql.contains("FROM \"June\"") && !sql.contains("FROM June "), "{sql}");
     }
 
     #[test]

@@ -139,6 +139,8 @@ fn exit_codes_follow_the_error_class_and_causes_are_said_once() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     sb.write("good.csv", b"Date,S1\n2024-01-02,1\n2024-01-03,2\n");
     assert!(sb.run(&["load", "--input", "good.csv"]).ok);
+    let r = sb.run(&["sql", "SELEC 1"]);
+    assert_eq!(r.code, Some(3), "SQL that does not parse is bad input: {}", r.stderr);
     let r = sb.run(&["sql", "SELECT * FROM nope"]);
     assert_eq!(r.code, Some(4), "{}", r.stderr);
     assert_eq!(r.stderr.matches("not found").count(), 1, "{}", r.stderr);

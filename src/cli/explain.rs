@@ -62,9 +62,9 @@ pub struct QuerySource {
 pub struct ExplainArgs {
     #[command(flatten)]
     source: QuerySource,
-    /// Dialect to print the SQL in.
-    #[arg(long, value_enum, default_value_t = Dialect::Datafusion)]
-    dialect: Dialect,
+    /// Dialect to print the SQL in [default: the engine's own].
+    #[arg(long, value_enum)]
+    dialect: Option<Dialect>,
     /// Run both queries: EXPLAIN ANALYZE plans with measured times, and wall times side by side
     /// (statements that write run on session copies of their tables, never on stored data).
     #[arg(long)]
@@ -119,29 +119,18 @@ impl QuerySource {
     }
 }
 
-fn dialect_kind(d: Dialect) -> EngineKind {
-    match d {
-        Dialect::Datafusion => EngineKind::Datafusion,
-        Dialect::Postgres => EngineKind::Postgres,
-        Dialect::Heavydb => EngineKind::Heavydb,
-    }
-}
-
 pub fn cmd_explain(global: &Global, args: ExplainArgs) -> anyhow::Result<()> {
     let rt = global.runtime()?;
     let engine = global.connect(&rt, true)?;
     let src = &args.source;
-    // Without --target, plan for the engine --dialect names, unless that is the default and
-    // the connected engine is another one.
-    let target = src.target.or_else(|| {
-        (args.dialect != Dialect::Datafusion || engine.kind() == EngineKind::Datafusion)
-            .then(|| dialect_kind(args.dialect))
-    });
+    let dialect = args.dialect.unwrap_or_else(|| engine.dialect());
+    // Without --target, plan for the engine --dialect names (the connected one by default).
+    let target = src.target.or_else(|| args.dialect.map(EngineKind::of_dialect));
     let pb = global.spinner(if args.analyze { "running both queries" } else { "planning" });
     let report = rt.run(async {
         let prepared = query::prepare(engine.as_ref(), &src.request()).await?;
         let outcome = query::rewrite(engine.as_ref(), &prepared, src.rules.as_deref(), target).await?;
-        explain::explain(engine.as_ref(), &prepared, &outcome, args.dialect, args.analyze).await
+        explain::explain(engine.as_ref(), &prepared, &outcome, dialect, args.analyze).await
     });
     pb.finish_and_clear();
     let report = report?;
@@ -166,6 +155,21 @@ fn print_explained(r: &Explained, verbose: bool) {
         for s in r.rules.iter().filter(|s| !s.fired) {
             println!("-- not fired {}: {}", s.rule, s.reason);
         }
+        for f in &r.facts {
+            println!("-- fact {f}");
+        }
+        let c = &r.capabilities;
+        println!(
+            "-- engine capabilities: update {}, update rewrites fragments {}, CTAS {:?}, temporary tables {:?}, \
+             transactions {}, EXPLAIN ANALYZE {}, wide tables {}",
+            c.update,
+            c.update_rewrites_fragments,
+            c.ctas,
+            c.temporary_tables,
+            c.transactions,
+            c.explain_analyze,
+            c.wide_tables
+        );
     }
     println!("\n-- rewritten\n{}", r.rewritten_sql);
     for t in &r.then {

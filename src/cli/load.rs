@@ -37,13 +37,14 @@ pub fn cmd(global: &Global, args: LoadArgs) -> anyhow::Result<()> {
         rt.run(ingest::load_into(engine.as_ref(), &args.input, &args.table, LoadOptions { strict: args.strict }));
     pb.finish_and_clear();
     let s = summary?;
-    for w in &s.warnings {
-        eprintln!("warning: {w}");
-    }
-    if s.missing_cells > 0 && !global.quiet {
-        eprintln!(
-            "warning: {} empty or non-numeric cells became 0 (inf and NaN count as non-numeric; use --strict to reject them)",
-            s.missing_cells
+    crate::cli::warn_all(global, &s.warnings);
+    if s.missing_cells > 0 {
+        crate::cli::warn_all(
+            global,
+            &[format!(
+                "{} empty or non-numeric cells became 0 (inf and NaN count as non-numeric; use --strict to reject them)",
+                s.missing_cells
+            )],
         );
     }
     if args.json {

@@ -9,7 +9,7 @@ use heavytune::kernels::{Metric, Penalty};
 use heavytune::output::pyfmt::py_float;
 use heavytune::output::run::{OutputOptions, results_json, write_run};
 use heavytune::pipeline::{self, Source};
-use heavytune::score::{parse_portfolios, score};
+use heavytune::score::score_file;
 use heavytune::search;
 use heavytune::spec::{RunOptions, build_spec};
 use heavytune::stages::Stats;
@@ -158,28 +158,17 @@ fn set_threads(global: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The engine a run needs: for stored tables, or for the per-strategy stages; none otherwise.
-fn engine_for(
-    global: &Global,
-    rt: &heavytune::engine::Blocking,
-    source: &Source,
-    stats: Stats,
-) -> anyhow::Result<Option<Box<dyn Engine>>> {
-    let stored = matches!(source, Source::Table(_));
-    if stored || stats == Stats::Engine { Ok(Some(global.connect(rt, stored)?)) } else { Ok(None) }
-}
-
 pub fn cmd_run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
     let (spec, source, warnings) = build_spec(&args.options())?;
     set_threads(global)?;
     warn_all(global, &warnings);
     let rt = global.runtime()?;
-    let engine = engine_for(global, &rt, &source, spec.stats)?;
-
-    let reg = search::registry();
-    let total: usize = (spec.min_size..=spec.max_size).count()
-        * spec.algorithms.iter().map(|&a| reg[a].budget(&spec.params)).sum::<usize>();
-    let bar = global.progress(total as u64, "searching {bar:40} {pos}/{len} evaluations {per_sec} eta {eta}");
+    let engine: Option<Box<dyn Engine>> = match pipeline::engine_needed(&source, spec.stats) {
+        Some(stored) => Some(global.connect(&rt, stored)?),
+        None => None,
+    };
+    let bar =
+        global.progress(spec.evaluations() as u64, "searching {bar:40} {pos}/{len} evaluations {per_sec} eta {eta}");
     let sp = global.spinner("reading and computing per-strategy statistics");
     let outcome = rt.run(pipeline::run(&source, &spec, engine.as_deref(), &|n| {
         sp.finish_and_clear();
@@ -245,20 +234,18 @@ pub fn cmd_run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
 
 pub fn cmd_score(global: &Global, args: ScoreArgs) -> anyhow::Result<()> {
     let metric: Metric = args.metric.parse().map_err(heavytune::Error::from)?;
-    let text = std::fs::read_to_string(&args.portfolio_file)
-        .map_err(|e| heavytune::Error::Io { path: args.portfolio_file.display().to_string(), cause: e })?;
-    let rt = global.runtime()?;
-    let table = match &args.table {
-        Some(t) => {
-            let engine = global.connect(&rt, true)?;
-            rt.run(heavytune::ingest::read_table(engine.as_ref(), &heavytune::tables::TableNames::for_table(t)))?
-        }
-        None => heavytune::load::read_inputs(&args.input, Default::default())?,
+    let source = match &args.table {
+        Some(t) => Source::Table(t.clone()),
+        None => Source::Files(args.input.clone()),
     };
-    let (table, _) = if args.ulta { heavytune::ulta::apply(table) } else { (table, Vec::new()) };
-    let portfolios = parse_portfolios(&args.portfolio_file, &text, &table.names, args.ulta)?;
+    set_threads(global)?;
+    let rt = global.runtime()?;
+    let engine = match source {
+        Source::Table(_) => Some(global.connect(&rt, true)?),
+        Source::Files(_) => None,
+    };
     let penalty = Penalty { drawdown_threshold: args.drawdown_threshold, ..Penalty::default() };
-    let scored = score(&table, &portfolios, metric, penalty);
+    let scored = rt.run(score_file(&source, engine.as_deref(), &args.portfolio_file, metric, penalty, args.ulta))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&scored)?);
         return Ok(());

@@ -24,6 +24,15 @@ impl EngineKind {
         }
     }
 
+    /// The engine whose dialect this is.
+    pub fn of_dialect(dialect: Dialect) -> EngineKind {
+        match dialect {
+            Dialect::Datafusion => EngineKind::Datafusion,
+            Dialect::Postgres => EngineKind::Postgres,
+            Dialect::Heavydb => EngineKind::Heavydb,
+        }
+    }
+
     /// The dialect statements are printed in for this engine.
     pub fn dialect(self) -> Dialect {
         match self {
@@ -120,6 +129,7 @@ mod tests {
     fn kinds_print_in_their_own_dialect() {
         for k in [EngineKind::Datafusion, EngineKind::Postgres, EngineKind::Heavydb] {
             assert_eq!(k.dialect().to_string(), k.name());
+            assert_eq!(EngineKind::of_dialect(k.dialect()), k);
         }
         assert!(EngineKind::Heavydb.capabilities().update_rewrites_fragments);
         assert!(EngineKind::Datafusion.capabilities().wide_tables);

@@ -18,14 +18,14 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, TryStreamExt};
 use sqlparser::ast::Statement;
 
 pub use backends::Embedded;
 pub use blocking::Blocking;
 pub use connect::{ConnectOptions, EngineUrl, PLANNED_SCHEMES, Secret, Tls, connect};
 pub use kind::{Capabilities, CtasForm, EngineKind, TemporaryTables};
-pub use temporary::Temporaries;
+pub use temporary::{Temporaries, finish_dropping};
 
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
@@ -210,7 +210,8 @@ pub trait Engine: Send + Sync {
     /// Creates a table for this session only from a query.
     async fn create_temporary_as(&self, name: &str, query: &Statement) -> Result<()>;
     /// Drops a table made by [`Engine::create_temporary`] or [`Engine::create_temporary_as`]
-    /// (the stored table it shadowed, if any, shows again).
+    /// (the stored table it shadowed, if any, shows again). Never drops a stored table; a name
+    /// that is no session table is no error.
     async fn drop_temporary(&self, name: &str) -> Result<()>;
 }
 
@@ -223,25 +224,6 @@ pub async fn fetch(engine: &dyn Engine, stmt: &Statement) -> Result<QueryOutput>
 /// dialect.
 pub async fn fetch_sql(engine: &dyn Engine, sql: &str) -> Result<QueryOutput> {
     fetch(engine, &crate::templates::parse(sql)?).await
-}
-
-/// Splits a stream of batches into batches of at most `rows` rows (slices: no copy).
-pub fn rechunk(rows: Rows, max_rows: usize) -> Rows {
-    let max_rows = max_rows.max(1);
-    let stream = rows
-        .stream
-        .map(move |b| match b {
-            Ok(b) if b.num_rows() > max_rows => {
-                let parts: Vec<Result<RecordBatch>> = (0..b.num_rows())
-                    .step_by(max_rows)
-                    .map(|o| Ok(b.slice(o, max_rows.min(b.num_rows() - o))))
-                    .collect();
-                futures::stream::iter(parts)
-            }
-            other => futures::stream::iter(vec![other]),
-        })
-        .flatten();
-    Rows { schema: rows.schema, stream: Box::pin(stream) }
 }
 
 #[cfg(test)]

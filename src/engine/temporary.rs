@@ -38,28 +38,25 @@ impl<'e> Temporaries<'e> {
         Ok(())
     }
 
-    /// The names created so far, oldest first.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// Drops every table, newest first; the first failure is returned after trying them all.
-    pub async fn close(self) -> Result<()> {
-        let mut first = Ok(());
-        for name in self.names.iter().rev() {
-            if let Err(e) = self.engine.drop_temporary(name).await
-                && first.is_ok()
-            {
-                first = Err(e);
-            }
-        }
-        first
-    }
-
-    /// Closes the scope after a job: the job's error wins over a failure to drop.
+    /// Drops every table, newest first, after a job: the job's error wins over a failure to
+    /// drop (tried for every table all the same).
     pub async fn finish<T>(self, outcome: Result<T>) -> Result<T> {
-        let closed = self.close().await;
-        let value = outcome?;
-        closed.map(|_| value)
+        let names: Vec<String> = self.names.into_iter().rev().collect();
+        finish_dropping(self.engine, &names, outcome).await
     }
+}
+
+/// Drops `names` (session tables) after a job, trying every one; the job's error wins, then
+/// the first failure to drop.
+pub async fn finish_dropping<T>(engine: &dyn Engine, names: &[String], outcome: Result<T>) -> Result<T> {
+    let mut dropped = Ok(());
+    for name in names {
+        if let Err(e) = engine.drop_temporary(name).await
+            && dropped.is_ok()
+        {
+            dropped = Err(e);
+        }
+    }
+    let value = outcome?;
+    dropped.map(|_| value)
 }

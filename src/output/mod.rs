@@ -64,17 +64,17 @@ pub fn write_atomically(
 ) -> Result<u64> {
     use crate::error::Error;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let name =
         path.file_name().ok_or_else(|| Error::invalid("--out", format!("{} is not a file path", path.display())))?;
     let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let result = (|| -> Result<u64> {
-        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::write(&tmp, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        write(&mut w).map_err(|e| Error::io(&tmp, e))?;
-        let file = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
-        let bytes = file.metadata().map_err(|e| Error::io(&tmp, e))?.len();
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        write(&mut w).map_err(|e| Error::write(&tmp, e))?;
+        let file = w.into_inner().map_err(|e| Error::write(&tmp, e.into_error()))?;
+        let bytes = file.metadata().map_err(|e| Error::write(&tmp, e))?.len();
+        std::fs::rename(&tmp, path).map_err(|e| Error::write(path, e))?;
         Ok(bytes)
     })();
     if result.is_err() {
@@ -89,8 +89,8 @@ pub fn write(out: &QueryOutput, format: Format, w: &mut impl Write) -> Result<()
     match format {
         Format::Table => {
             let table = arrow::util::pretty::pretty_format_batches(&batches)?;
-            writeln!(w, "{table}").map_err(|e| crate::error::Error::io("stdout", e))?;
-            writeln!(w, "{} row(s)", out.num_rows()).map_err(|e| crate::error::Error::io("stdout", e))?;
+            writeln!(w, "{table}").map_err(|e| crate::error::Error::write("stdout", e))?;
+            writeln!(w, "{} row(s)", out.num_rows()).map_err(|e| crate::error::Error::write("stdout", e))?;
         }
         Format::Json => {
             let mut writer = arrow::json::ArrayWriter::new(&mut *w);
@@ -98,12 +98,12 @@ pub fn write(out: &QueryOutput, format: Format, w: &mut impl Write) -> Result<()
                 writer.write(b)?;
             }
             writer.finish()?;
-            writeln!(w).map_err(|e| crate::error::Error::io("stdout", e))?;
+            writeln!(w).map_err(|e| crate::error::Error::write("stdout", e))?;
         }
         Format::Csv => {
             if batches.is_empty() {
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                writeln!(w, "{}", names.join(",")).map_err(|e| crate::error::Error::io("stdout", e))?;
+                writeln!(w, "{}", names.join(",")).map_err(|e| crate::error::Error::write("stdout", e))?;
             }
             let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *w);
             for b in &batches {

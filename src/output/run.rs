@@ -105,7 +105,7 @@ fn csv_field(s: &str) -> String {
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
     let p = dir.join(name);
-    std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
+    std::fs::write(&p, text).map_err(|e| Error::write(&p, e))
 }
 
 fn metrics_text(report: &PortfolioReport) -> String {
@@ -200,7 +200,7 @@ fn write_files(dir: &Path, out: &RunOutcome, spec: &RunSpec, opts: &OutputOption
 /// not at all; returns its path.
 pub fn write_run(parent: &Path, out: &mut RunOutcome, spec: &RunSpec, opts: &OutputOptions) -> Result<PathBuf> {
     let started = std::time::Instant::now();
-    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
     let mut final_dir = parent.join(format!("run_{}", opts.run_id));
     let mut k = 2;
     while final_dir.exists() {
@@ -208,11 +208,11 @@ pub fn write_run(parent: &Path, out: &mut RunOutcome, spec: &RunSpec, opts: &Out
         k += 1;
     }
     let tmp = parent.join(format!(".run_{}.partial-{}", opts.run_id, std::process::id()));
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::write(&tmp, e))?;
     // Timings in results.json include the outputs up to the JSON itself.
     out.timings.outputs = started.elapsed().as_secs_f64();
     let result = write_files(&tmp, out, spec, opts, &final_dir)
-        .and_then(|_| std::fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e)));
+        .and_then(|_| std::fs::rename(&tmp, &final_dir).map_err(|e| Error::write(&final_dir, e)));
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }

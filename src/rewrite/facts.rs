@@ -34,6 +34,8 @@ pub struct Context {
     /// Wide tables (`<pnl>_wide`: Date, then one column per strategy, the legacy layout some
     /// users keep beside the long tables) and their long tables.
     pub wide: BTreeMap<String, TableNames>,
+    /// Row counts the engine knows without a scan.
+    pub rows: BTreeMap<String, u64>,
     /// What the engine the rewritten SQL is meant for can do: rules that pay only on some
     /// engines ask.
     pub capabilities: Capabilities,
@@ -73,8 +75,33 @@ impl Context {
             columns: BTreeMap::new(),
             panels: BTreeMap::new(),
             wide: BTreeMap::new(),
+            rows: BTreeMap::new(),
             capabilities: kind.capabilities(),
         }
+    }
+
+    /// The facts, one line per table, for `explain`.
+    pub fn describe(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .map(|(name, cols)| {
+                let mut line = format!(
+                    "{name}: {} columns ({})",
+                    cols.len(),
+                    cols.iter().map(|c| format!("{} {}", c.name, c.sql_type)).collect::<Vec<_>>().join(", ")
+                );
+                if let Some(rows) = self.rows.get(name) {
+                    line.push_str(&format!(", {rows} rows"));
+                }
+                if let Some(p) = self.panels.get(name) {
+                    line.push_str(&format!(", a complete panel of {} by {}", p.value, p.key));
+                }
+                if let Some(long) = self.wide.get(name) {
+                    line.push_str(&format!(", the wide form of {}", long.pnl));
+                }
+                line
+            })
+            .collect()
     }
 
     pub fn table_columns(&self, name: &ObjectName) -> Option<&Vec<Column>> {
@@ -166,6 +193,9 @@ impl Context {
                     Panel { id: "strategy_id".into(), key: "trade_date".into(), value: "pnl".into() },
                 );
             }
+        }
+        if let Some(rows) = engine.statistics(name).await?.rows {
+            self.rows.insert(name.to_owned(), rows);
         }
         self.columns.insert(name.to_owned(), columns);
         Ok(())

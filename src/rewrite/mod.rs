@@ -96,6 +96,8 @@ pub struct Outcome {
     pub original: Statement,
     pub plan: Plan,
     pub steps: Vec<Step>,
+    /// What the rules knew of the tables, one line per table.
+    pub facts: Vec<String>,
 }
 
 impl Outcome {
@@ -135,7 +137,7 @@ pub fn optimize(statement: Statement, ctx: &Context, only: Option<&[String]>) ->
         };
         steps.push(Step { rule: rule.name(), description: rule.description(), fired, reason });
     }
-    Ok(Outcome { original, plan, steps })
+    Ok(Outcome { original, plan, steps, facts: ctx.describe() })
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use super::{Context, Panel, Plan, optimize};
 use crate::ab::same_results;
 use crate::engine::{Blocking, Embedded, Engine, TableSource, fetch, fetch_sql};
 use crate::exec::{execute_plan, execute_statement};
+use crate::sandbox::Sandbox;
 use crate::templates::{self, Params};
 
 pub const NAMES: &[&str] = &["S1", "S 2", "S3", "it's, 50%", "\"quoted\"", "S6", "S7", "S8"];
@@ -155,21 +156,30 @@ pub fn assert_update_rewrite_keeps_results() {
     for seed in 0..8u64 {
         let case = random_case(seed, seed % 2 == 1);
         let (_dir, engine) = engine_with(&rt, &case);
-        let copy = rt.run(fetch_sql(&engine, "SELECT * FROM pnl")).unwrap();
-        let pristine = || TableSource::from_batches("pnl", copy.schema.clone(), copy.batches.clone());
         let params = Params { inverted: Some(vec![0, (case.n - 1) as i64]), ..Params::default() };
         let stmt = templates::bind(templates::find("ulta_update").unwrap(), &params).unwrap();
         let mut ctx = rt.run(Context::discover(&engine, &stmt)).unwrap();
         ctx.capabilities = crate::engine::EngineKind::Heavydb.capabilities();
         let outcome = optimize(stmt.clone(), &ctx, None).unwrap();
         assert_eq!(outcome.fired(), vec!["update_to_ctas"], "{:?}", outcome.steps);
-        // Each side on its own in-memory copy (Parquet tables take no UPDATE); the plan's
+        // Each side on its own session copy (Parquet tables take no UPDATE); the plan's
         // follow-ups swap the CTAS result into place under the table's name.
-        rt.run(engine.create_temporary(pristine())).unwrap();
-        let rewritten = rt.run(execute_plan(&engine, &outcome.plan)).unwrap();
-        rt.run(engine.create_temporary(pristine())).unwrap();
-        let original = rt.run(execute_statement(&engine, &stmt)).unwrap();
+        let (original, rewritten) = rt
+            .run(async {
+                let sandbox = Sandbox::new(&engine, &stmt, &outcome.plan).await?;
+                let runs = async {
+                    sandbox.reset(&engine).await?;
+                    let rewritten = execute_plan(&engine, &outcome.plan).await?;
+                    sandbox.reset(&engine).await?;
+                    Ok((execute_statement(&engine, &stmt).await?, rewritten))
+                }
+                .await;
+                sandbox.finish(&engine, runs).await
+            })
+            .unwrap();
         same_results(&original, &rewritten, 0.0).unwrap_or_else(|d| panic!("seed {seed}: {d}"));
+        let stored = rt.run(fetch_sql(&engine, "SELECT * FROM pnl")).unwrap();
+        assert_eq!(stored.num_rows(), case.n * case.days, "seed {seed}: the stored table is whole again");
     }
 }
 

@@ -37,6 +37,13 @@ impl Default for Params {
     }
 }
 
+/// Most members of a population (GA, DE) or swarm (PSO): each is a portfolio held in memory.
+pub const MAX_POPULATION: usize = 100_000;
+/// Most generations.
+pub const MAX_GENERATIONS: usize = 10_000_000;
+/// Most evaluations one algorithm may spend on one size (generations x population).
+pub const MAX_BUDGET: usize = 10_000_000_000;
+
 /// Candidates per rayon task: 64 scored 147 K size-50 portfolios/s on 2 cores against 107-134 K
 /// for 1, 8 and 512 (`benches/fitness.rs`, reports/README.md); a whole run is insensitive to it.
 pub const DEFAULT_BATCH: usize = 64;

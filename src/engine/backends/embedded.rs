@@ -109,7 +109,7 @@ impl Embedded {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Catalog { format: CATALOG_FORMAT, ..Default::default() });
             }
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(e) => return Err(db_io(&path, e)),
         };
         let catalog: Catalog = serde_json::from_str(&text).map_err(|e| Error::Catalog {
             path: path.display().to_string(),
@@ -124,16 +124,24 @@ impl Embedded {
         Ok(catalog)
     }
 
+    /// Holds an exclusive lock on the database folder itself (released when dropped), so that
+    /// two processes never interleave a read-modify-write of `catalog.json`.
+    fn lock_catalog(&self) -> Result<fs::File> {
+        let db = self.db()?;
+        let folder = fs::File::open(db).map_err(|e| db_io(db, e))?;
+        folder.lock().map_err(|e| db_io(db, e))?;
+        Ok(folder)
+    }
+
     fn write_catalog(&self, catalog: &Catalog, stamp: &str) -> Result<()> {
         let db = self.db()?;
         let tmp = db.join(format!(".{CATALOG}.tmp-{stamp}"));
         let text = serde_json::to_string_pretty(catalog)
             .map_err(|e| Error::internal(format!("the catalog does not serialize: {e}")))?;
-        fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
         let path = self.catalog_path()?;
-        fs::rename(&tmp, &path).map_err(|e| {
+        fs::write(&tmp, text).and_then(|_| fs::rename(&tmp, &path)).map_err(|e| {
             let _ = fs::remove_file(&tmp);
-            Error::io(&path, e)
+            db_io(&path, e)
         })
     }
 
@@ -169,8 +177,12 @@ impl Embedded {
         Ok(())
     }
 
-    /// Drops a session table; a stored table it hid shows again.
+    /// Drops a session table; a stored table it hid shows again. A stored table is no
+    /// session table: it stays (false).
     fn drop_session(&self, name: &str) -> Result<bool> {
+        if !self.shadowed().contains_key(name) && self.is_stored(name)? {
+            return Ok(false);
+        }
         let existed = self.ctx.deregister_table(TableReference::bare(name))?.is_some();
         if let Some(stored) = self.shadowed().remove(name) {
             self.ctx.register_table(TableReference::bare(name), stored)?;
@@ -207,16 +219,18 @@ impl Embedded {
     /// catalog and its files are removed.
     async fn drop_tables(&self, names: &[ObjectName], if_exists: bool) -> Result<()> {
         for name in names {
-            let name = bare_name(name)?;
+            let name = single_name(name)?;
             if self.shadowed().contains_key(&name) || !self.is_stored(&name)? {
                 if !self.drop_session(&name)? && !if_exists {
                     return Err(Error::engine("DROP TABLE", format!("no table named {name:?}")));
                 }
                 continue;
             }
+            let lock = self.lock_catalog()?;
             let mut catalog = self.read_catalog()?;
-            let entry = catalog.tables.remove(&name).expect("checked stored");
+            let Some(entry) = catalog.tables.remove(&name) else { continue };
             self.write_catalog(&catalog, &stamp())?;
+            drop(lock);
             self.ctx.deregister_table(TableReference::bare(name.as_str()))?;
             let path = self.db()?.join(entry.file);
             let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
@@ -226,7 +240,7 @@ impl Embedded {
 
     /// `ALTER TABLE a RENAME TO b` for session tables (DataFusion has no ALTER TABLE).
     fn rename(&self, from: &ObjectName, to: &ObjectName) -> Result<()> {
-        let (from, to) = (bare_name(from)?, bare_name(to)?);
+        let (from, to) = (single_name(from)?, single_name(to)?);
         if self.is_stored(&from)? && !self.shadowed().contains_key(&from) {
             return Err(Error::engine(
                 "ALTER TABLE",
@@ -244,6 +258,11 @@ impl Embedded {
     }
 }
 
+/// An I/O failure in the database folder: the engine's storage, so an engine error.
+fn db_io(path: &Path, e: std::io::Error) -> Error {
+    Error::engine("database folder", format!("{}: {e}", path.display()))
+}
+
 fn stamp() -> String {
     format!(
         "{}-{}",
@@ -252,7 +271,8 @@ fn stamp() -> String {
     )
 }
 
-fn bare_name(name: &ObjectName) -> Result<String> {
+/// The table name of a one-part `ObjectName` (the embedded engine has one schema).
+fn single_name(name: &ObjectName) -> Result<String> {
     match name.0.as_slice() {
         [part] => part
             .as_ident()
@@ -300,7 +320,7 @@ async fn write_parts(folder: &Path, table: TableSource, parts: usize) -> Result<
         let path = folder.join(format!("part-{p}.parquet"));
         let (schema, props) = (Arc::clone(&schema), props.clone());
         writers.push(tokio::task::spawn_blocking(move || -> Result<u64> {
-            let file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+            let file = fs::File::create(&path).map_err(|e| db_io(&path, e))?;
             let mut writer =
                 ArrowWriter::try_new(std::io::BufWriter::with_capacity(1 << 20, file), schema, Some(props))?;
             let mut rows = 0u64;
@@ -418,7 +438,7 @@ impl Engine for Embedded {
             check_table_name(&t.name)?;
         }
         let db = self.db()?.to_path_buf();
-        fs::create_dir_all(&db).map_err(|e| Error::io(&db, e))?;
+        fs::create_dir_all(&db).map_err(|e| db_io(&db, e))?;
         // Each ingest writes new folders; the catalog's atomic rename is the commit point for
         // all tables at once, and only then are the folders it replaced removed.
         let stamp = stamp();
@@ -428,13 +448,14 @@ impl Engine for Embedded {
             let mut rows = Vec::with_capacity(tables.len());
             for (t, f) in tables.into_iter().zip(&folders) {
                 let folder = db.join(f);
-                fs::create_dir(&folder).map_err(|e| Error::io(&folder, e))?;
+                fs::create_dir(&folder).map_err(|e| db_io(&folder, e))?;
                 rows.push(write_parts(&folder, t, self.threads).await?);
             }
             Ok(rows)
         }
         .await;
         let committed = written.and_then(|rows| {
+            let _lock = self.lock_catalog()?;
             let mut catalog = self.read_catalog()?;
             let mut replaced = Vec::new();
             for ((name, folder), rows) in names.iter().zip(&folders).zip(rows) {

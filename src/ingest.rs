@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::engine::{Engine, QueryOutput, TableSource, fetch_sql};
+use crate::engine::{Engine, QueryOutput, TableSource, date32, fetch_sql, numeric};
 use crate::error::{Error, Result};
 use crate::load::long;
 use crate::load::{self, LoadOptions, WideTable};
@@ -101,13 +101,13 @@ pub async fn check_columns(engine: &dyn Engine, table: &str, wanted: &[&str]) ->
 
 /// Places long rows `(strategy_id, seq, [trade_date,] value)` into a strategy-major `n` x `d`
 /// array, with the date of each `seq` when the rows carry one. NULL and non-finite values
-/// become 0 and are counted; every cell must come exactly once.
+/// become 0 and are counted; every cell must come exactly once. Works batch by batch, so the
+/// only full-size buffers are the results.
 pub(crate) fn place(out: &QueryOutput, n: usize, value: &str, table: &str) -> Result<(Vec<f64>, Vec<i32>, usize)> {
-    let ids = out.i64s("strategy_id")?;
-    let seqs = out.i64s("seq")?;
-    let values = out.f64s(value)?;
-    let row_dates = if out.schema.index_of("trade_date").is_ok() { Some(out.dates("trade_date")?) } else { None };
-    let rows = ids.len();
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type};
+
+    let rows = out.num_rows();
     if n == 0 || rows % n != 0 {
         return Err(Error::data(
             "--table",
@@ -115,45 +115,63 @@ pub(crate) fn place(out: &QueryOutput, n: usize, value: &str, table: &str) -> Re
         ));
     }
     let d = rows / n;
+    let (i_id, i_seq, i_value) = (out.index_of("strategy_id")?, out.index_of("seq")?, out.index_of(value)?);
+    let i_date = out.schema.index_of("trade_date").ok();
     let mut cells = vec![0.0; n * d];
     let mut seen = vec![false; n * d];
     let mut dates: Vec<Option<i32>> = vec![None; d];
     let mut missing = 0usize;
-    for (r, ((id, seq), v)) in ids.into_iter().zip(seqs).zip(values).enumerate() {
-        let (s, t) = match (id, seq) {
-            (Some(s), Some(t)) if (0..n as i64).contains(&s) && (0..d as i64).contains(&t) => (s as usize, t as usize),
-            (s, t) => {
-                return Err(Error::data(
-                    "--table",
-                    format!("table {table:?}: row (strategy_id {s:?}, seq {t:?}) is outside {n} strategies x {d} days"),
-                ));
-            }
-        };
-        let cell = s * d + t;
-        if std::mem::replace(&mut seen[cell], true) {
-            return Err(Error::data("--table", format!("table {table:?}: strategy {s} has day {t} twice")));
-        }
-        match v {
-            Some(x) if x.is_finite() => cells[cell] = x,
-            _ => missing += 1,
-        }
-        if let Some(row_dates) = &row_dates {
-            let date =
-                row_dates[r].ok_or_else(|| Error::data("--table", format!("table {table:?}: day {t} has no date")))?;
-            match dates[t] {
-                None => dates[t] = Some(date),
-                Some(other) if other != date => {
+    for b in &out.batches {
+        let ids = numeric(b.column(i_id), "strategy_id", &DataType::Int64)?;
+        let seqs = numeric(b.column(i_seq), "seq", &DataType::Int64)?;
+        let values = numeric(b.column(i_value), value, &DataType::Float64)?;
+        let (ids, seqs, values) =
+            (ids.as_primitive::<Int64Type>(), seqs.as_primitive::<Int64Type>(), values.as_primitive::<Float64Type>());
+        let day_dates = i_date.map(|i| date32(b.column(i), "trade_date")).transpose()?;
+        let day_dates = day_dates.as_ref().map(|c| c.as_primitive::<Date32Type>());
+        for r in 0..b.num_rows() {
+            let (s, t) = match (ids.is_valid(r), seqs.is_valid(r)) {
+                (true, true) if (0..n as i64).contains(&ids.value(r)) && (0..d as i64).contains(&seqs.value(r)) => {
+                    (ids.value(r) as usize, seqs.value(r) as usize)
+                }
+                _ => {
                     return Err(Error::data(
                         "--table",
-                        format!("table {table:?}: day {t} has two dates (days {other} and {date} since 1970)"),
+                        format!(
+                            "table {table:?}: row (strategy_id {:?}, seq {:?}) is outside {n} strategies x {d} days",
+                            ids.is_valid(r).then(|| ids.value(r)),
+                            seqs.is_valid(r).then(|| seqs.value(r))
+                        ),
                     ));
                 }
-                Some(_) => {}
+            };
+            let cell = s * d + t;
+            if std::mem::replace(&mut seen[cell], true) {
+                return Err(Error::data("--table", format!("table {table:?}: strategy {s} has day {t} twice")));
+            }
+            match values.is_valid(r).then(|| values.value(r)) {
+                Some(x) if x.is_finite() => cells[cell] = x,
+                _ => missing += 1,
+            }
+            if let Some(col) = day_dates {
+                if col.is_null(r) {
+                    return Err(Error::data("--table", format!("table {table:?}: day {t} has no date")));
+                }
+                let date = col.value(r);
+                match dates[t] {
+                    None => dates[t] = Some(date),
+                    Some(other) if other != date => {
+                        return Err(Error::data(
+                            "--table",
+                            format!("table {table:?}: day {t} has two dates (days {other} and {date} since 1970)"),
+                        ));
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }
-    let dates =
-        if row_dates.is_some() { dates.into_iter().map(|t| t.unwrap_or_default()).collect() } else { Vec::new() };
+    let dates = if i_date.is_some() { dates.into_iter().map(|t| t.unwrap_or_default()).collect() } else { Vec::new() };
     Ok((cells, dates, missing))
 }
 

@@ -201,30 +201,29 @@ pub async fn read_source(source: &Source, engine: Option<&dyn Engine>) -> Result
 /// against the data before any stage runs.
 async fn prepare(source: &Source, engine: Option<&dyn Engine>, spec: &RunSpec, t: &mut Timings) -> Result<Prepared> {
     let clock = Instant::now();
-    let (input, read) = match (source, spec.stats) {
+    let input = match (source, spec.stats) {
         (Source::Table(name), Stats::Engine) => {
             let tables = TableNames::for_table(name);
             let n = crate::ingest::count_strategies(need_engine(engine)?, &tables).await?;
             check_sizes(spec.strat_limit.map_or(n, |l| l.min(n)), spec)?;
-            (StageInput::Stored { tables, limit: spec.strat_limit }, false)
+            StageInput::Stored { tables, limit: spec.strat_limit }
         }
         _ => {
             let table = limit(read_source(source, engine).await?, spec);
             check_sizes(table.n_strategies(), spec)?;
-            (StageInput::Files(table), true)
+            StageInput::Wide(table)
         }
     };
     t.load = clock.elapsed().as_secs_f64();
     match (spec.stats, input) {
-        (Stats::Local, StageInput::Files(table)) => Ok(local_stats(table, spec, t)),
+        (Stats::Local, StageInput::Wide(table)) => Ok(local_stats(table, spec, t)),
         (Stats::Local, StageInput::Stored { .. }) => Err(Error::internal("local stats over unread tables")),
         (Stats::Engine, input) => {
             let mut temps = Temporaries::new(need_engine(engine)?);
             let result = stages::engine_stats(&mut temps, input, spec.ulta).await;
             let st = temps.finish(result).await?;
-            if !read {
-                t.load += st.read_seconds;
-            }
+            // Handing files to the engine, or pulling a stored table, is part of loading.
+            t.load += st.read_seconds;
             t.ulta = st.ulta_seconds;
             t.strategy_metrics = st.metrics_seconds;
             t.standardize = st.standardize_seconds;

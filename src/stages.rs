@@ -51,8 +51,9 @@ pub struct EngineStats {
 pub enum StageInput {
     /// Tables `heavytune load` stored; `limit` keeps the first strategies only.
     Stored { tables: TableNames, limit: Option<usize> },
-    /// A wide table already read from files: it becomes the run's session tables.
-    Files(WideTable),
+    /// A wide table already read (from files, or a table read whole): it becomes the run's
+    /// session tables.
+    Wide(WideTable),
 }
 
 /// Session table names of a run (session-scoped, so no two runs meet).
@@ -169,7 +170,7 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
             let (tables, missing) = prepare_stored(temps, &tables, limit).await?;
             (tables, None, missing)
         }
-        StageInput::Files(table) => {
+        StageInput::Wide(table) => {
             let names = TableNames::for_table(&format!("{RUN_TABLE}_input"));
             for source in crate::ingest::table_sources(table.clone(), &names)? {
                 temps.create(source).await?;

@@ -76,7 +76,7 @@ fn stage_stats(rt: &Blocking, path: &Path, ulta: bool, threads: usize) -> Engine
     let engine = Embedded::in_memory(Some(threads));
     rt.run(async {
         let mut temps = Temporaries::new(&engine);
-        let result = engine_stats(&mut temps, StageInput::Files(table), ulta).await;
+        let result = engine_stats(&mut temps, StageInput::Wide(table), ulta).await;
         temps.finish(result).await
     })
     .unwrap()

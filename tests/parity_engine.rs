@@ -15,7 +15,7 @@ fn stats(ulta: bool) -> EngineStats {
         .unwrap()
         .run(async {
             let mut temps = Temporaries::new(&engine);
-            let result = engine_stats(&mut temps, StageInput::Files(small()), ulta).await;
+            let result = engine_stats(&mut temps, StageInput::Wide(small()), ulta).await;
             temps.finish(result).await
         })
         .unwrap()

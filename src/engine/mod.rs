@@ -105,25 +105,6 @@ impl QueryOutput {
         Ok(v)
     }
 
-    /// Column `name` as dates (days since 1970-01-01; NULL as `None`), from a date or timestamp.
-    pub fn dates(&self, name: &str) -> Result<Vec<Option<i32>>> {
-        let i = self.index_of(name)?;
-        let mut v = Vec::with_capacity(self.num_rows());
-        for b in &self.batches {
-            let col = b.column(i);
-            let ok = matches!(col.data_type(), DataType::Date32 | DataType::Date64 | DataType::Timestamp(..));
-            if !ok {
-                return Err(Error::engine(
-                    "result",
-                    format!("column {name:?} is {}, expected a date", col.data_type()),
-                ));
-            }
-            let col = arrow::compute::cast(col, &DataType::Date32)?;
-            v.extend(col.as_primitive::<arrow::datatypes::Date32Type>().iter());
-        }
-        Ok(v)
-    }
-
     /// Column `name` as 64-bit integers (NULL as `None`), from any integer type.
     pub fn i64s(&self, name: &str) -> Result<Vec<Option<i64>>> {
         let i = self.index_of(name)?;
@@ -133,6 +114,16 @@ impl QueryOutput {
             v.extend(col.as_primitive::<Int64Type>().iter());
         }
         Ok(v)
+    }
+}
+
+/// A date or timestamp column as Date32 (days since 1970-01-01), or an error naming the
+/// column and the type it has.
+pub(crate) fn date32(col: &Arc<dyn Array>, name: &str) -> Result<Arc<dyn Array>> {
+    match col.data_type() {
+        DataType::Date32 => Ok(Arc::clone(col)),
+        DataType::Date64 | DataType::Timestamp(..) => Ok(arrow::compute::cast(col, &DataType::Date32)?),
+        t => Err(Error::engine("result", format!("column {name:?} is {t}, expected a date"))),
     }
 }
 

@@ -108,7 +108,7 @@ pub(crate) fn place(out: &QueryOutput, n: usize, value: &str, table: &str) -> Re
     use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type};
 
     let rows = out.num_rows();
-    if n == 0 || rows % n != 0 {
+    if n == 0 || !rows.is_multiple_of(n) {
         return Err(Error::data(
             "--table",
             format!("table {table:?} has {rows} rows for {n} strategies: not one row per strategy and day"),

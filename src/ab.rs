@@ -206,12 +206,12 @@ pub async fn bench(
             sandbox.reset(engine).await?;
             let (a, ta) = timed(execute_statement(engine, &outcome.original))
                 .await
-                .map_err(|e| Error::engine("running the original query", e.to_string()))?;
+                .map_err(|e| e.context("running the original query"))?;
             tick();
             sandbox.reset(engine).await?;
             let (b, tb) = timed(execute_plan(engine, &outcome.plan))
                 .await
-                .map_err(|e| Error::engine("running the rewritten plan", e.to_string()))?;
+                .map_err(|e| e.context("running the rewritten plan"))?;
             tick();
             if round >= warmup {
                 t_original.push(ta);

@@ -84,21 +84,15 @@ pub fn print(stmt: &Statement, dialect: Dialect) -> Result<String> {
         return Err(Error::data("dialect", message));
     }
     let ctas = crate::engine::EngineKind::of_dialect(dialect).capabilities().ctas;
-    if dialect != Dialect::Heavydb {
-        return Ok(stmt.to_string());
-    }
     match &stmt {
         // HeavyDB's CTAS puts the table options after the query.
-        Statement::CreateTable(ct)
-            if ct.query.is_some() && ctas == crate::engine::CtasForm::ParenthesizedWithOptions =>
-        {
-            Ok(format!(
-                "CREATE TABLE {} AS ({}) WITH (fragment_size = {HEAVYDB_FRAGMENT_SIZE})",
-                ct.name,
-                ct.query.as_ref().expect("checked")
-            ))
-        }
-        Statement::CreateTable(ct) => {
+        Statement::CreateTable(ct) if ct.query.is_some() => match (ctas, &ct.query) {
+            (crate::engine::CtasForm::ParenthesizedWithOptions, Some(query)) => {
+                Ok(format!("CREATE TABLE {} AS ({query}) WITH (fragment_size = {HEAVYDB_FRAGMENT_SIZE})", ct.name))
+            }
+            _ => Ok(stmt.to_string()),
+        },
+        Statement::CreateTable(ct) if dialect == Dialect::Heavydb => {
             let mut text = stmt.to_string();
             // Dictionary-encoded text columns, as schema/heavydb.sql declares them.
             for c in &ct.columns {

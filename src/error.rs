@@ -118,6 +118,10 @@ pub enum Error {
     /// A broken invariant: a bug to report.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// An error with what heavytune was doing when it happened; its class is the inner one's.
+    #[error("{what}: {inner}")]
+    Context { what: &'static str, inner: Box<Error> },
 }
 
 impl From<datafusion::error::DataFusionError> for Error {
@@ -175,6 +179,10 @@ impl Error {
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         Error::Internal(message.into())
     }
+    /// Says what was being done, keeping the error's class (and so its exit code).
+    pub(crate) fn context(self, what: &'static str) -> Self {
+        Error::Context { what, inner: Box::new(self) }
+    }
 
     /// The class of this failure, for exit codes.
     pub fn class(&self) -> ErrorClass {
@@ -183,6 +191,7 @@ impl Error {
             Error::Io { .. } | Error::Input { .. } | Error::Data { .. } | Error::Sql(_) => ErrorClass::Input,
             Error::Engine { .. } | Error::DataFusion(_) | Error::Catalog { .. } => ErrorClass::Engine,
             Error::Write { .. } | Error::Arrow(_) | Error::Plot { .. } | Error::Internal(_) => ErrorClass::Internal,
+            Error::Context { inner, .. } => inner.class(),
         }
     }
 }
@@ -233,5 +242,14 @@ mod tests {
             .map(|c| c.exit_code())
             .collect();
         assert_eq!(codes, [2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn context_keeps_the_class_and_says_the_cause_once() {
+        let e = Error::Sql("expected FROM at line 1, column 9".into()).context("running the original query");
+        assert_eq!(e.class(), ErrorClass::Input);
+        assert_eq!(e.to_string(), "running the original query: expected FROM at line 1, column 9");
+        assert_eq!(chain_text(&e), e.to_string());
+        assert_eq!(Error::internal("x").context("y").class(), ErrorClass::Internal);
     }
 }

@@ -55,28 +55,26 @@ async fn clear_target(engine: &dyn Engine, stmt: &Statement) -> Result<()> {
 
 /// Runs a statement and returns what it produced: its rows, or the table it wrote.
 pub async fn execute_statement(engine: &dyn Engine, stmt: &Statement) -> Result<QueryOutput> {
-    clear_target(engine, stmt).await?;
-    let out = fetch(engine, stmt).await?;
-    match table_written(stmt) {
-        Some(t) => fetch(engine, &select_all(&t)?).await,
-        None => Ok(out),
-    }
+    run_statements(engine, stmt, &[]).await
 }
 
 /// Runs a plan: its statement and follow-ups, then its kernel step on the SQL's output. The
-/// answer is the last table written, else the statement's rows.
+/// answer is the last table written, else the last statement's rows.
 pub async fn execute_plan(engine: &dyn Engine, plan: &Plan) -> Result<QueryOutput> {
-    if plan.then.is_empty() {
-        let out = execute_statement(engine, &plan.statement).await?;
-        return match &plan.kernel {
-            None => Ok(out),
-            Some(KernelStep::PairwiseCorr { outputs }) => pairwise_corr(&out, outputs),
-        };
+    let out = run_statements(engine, &plan.statement, &plan.then).await?;
+    match &plan.kernel {
+        None => Ok(out),
+        Some(KernelStep::PairwiseCorr { outputs }) => pairwise_corr(&out, outputs),
     }
-    clear_target(engine, &plan.statement).await?;
-    let mut last = fetch(engine, &plan.statement).await?;
-    let mut written = table_written(&plan.statement);
-    for stmt in &plan.then {
+}
+
+/// Runs `first` (after clearing a session table its CTAS would collide with), then `then` in
+/// order; answers with the last table written, else the last statement's rows.
+async fn run_statements(engine: &dyn Engine, first: &Statement, then: &[Statement]) -> Result<QueryOutput> {
+    clear_target(engine, first).await?;
+    let mut last = fetch(engine, first).await?;
+    let mut written = table_written(first);
+    for stmt in then {
         last = fetch(engine, stmt).await?;
         written = table_written(stmt).or(written);
     }

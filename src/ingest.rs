@@ -1,5 +1,5 @@
 //! Between the input files and the engine: `heavytune load` (files -> long/narrow Arrow tables
-//! -> engine, streamed) and reading a loaded table back into one wide table (one pull of each
+//! -> engine, batch by batch) and reading a loaded table back into one wide table (one pull of each
 //! table, every value checked).
 
 use std::path::PathBuf;
@@ -99,20 +99,40 @@ pub async fn check_columns(engine: &dyn Engine, table: &str, wanted: &[&str]) ->
     Ok(())
 }
 
-/// Places long rows `(strategy_id, seq, [trade_date,] value)` into a strategy-major `n` x `d`
-/// array, with the date of each `seq` when the rows carry one. NULL and non-finite values
-/// become 0 and are counted; every cell must come exactly once. Works batch by batch, so the
-/// only full-size buffers are the results.
-pub(crate) fn place(out: &QueryOutput, n: usize, value: &str, table: &str) -> Result<(Vec<f64>, Vec<i32>, usize)> {
+/// Who is wrong when long rows do not fit their shape: the table the user named with
+/// `--table` (bad input), or an answer the engine computed from our own tables.
+#[derive(Clone, Copy, Debug)]
+pub enum Blame {
+    Table,
+    Engine,
+}
+
+impl Blame {
+    fn error(self, message: String) -> Error {
+        match self {
+            Blame::Table => Error::data("--table", message),
+            Blame::Engine => Error::engine("the engine's answer", message),
+        }
+    }
+}
+
+/// Places long rows `(strategy_id, seq, [trade_date,] value)` of a fetched result into a
+/// strategy-major `n` x `d` array, with the date of each `seq` when the rows carry one. NULL
+/// and non-finite values become 0 and are counted; every cell must come exactly once.
+pub(crate) fn place(
+    out: &QueryOutput,
+    n: usize,
+    value: &str,
+    table: &str,
+    blame: Blame,
+) -> Result<(Vec<f64>, Vec<i32>, usize)> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type};
 
     let rows = out.num_rows();
     if n == 0 || !rows.is_multiple_of(n) {
-        return Err(Error::data(
-            "--table",
-            format!("table {table:?} has {rows} rows for {n} strategies: not one row per strategy and day"),
-        ));
+        return Err(blame
+            .error(format!("table {table:?} has {rows} rows for {n} strategies: not one row per strategy and day")));
     }
     let d = rows / n;
     let (i_id, i_seq, i_value) = (out.index_of("strategy_id")?, out.index_of("seq")?, out.index_of(value)?);
@@ -135,19 +155,16 @@ pub(crate) fn place(out: &QueryOutput, n: usize, value: &str, table: &str) -> Re
                     (ids.value(r) as usize, seqs.value(r) as usize)
                 }
                 _ => {
-                    return Err(Error::data(
-                        "--table",
-                        format!(
-                            "table {table:?}: row (strategy_id {:?}, seq {:?}) is outside {n} strategies x {d} days",
-                            ids.is_valid(r).then(|| ids.value(r)),
-                            seqs.is_valid(r).then(|| seqs.value(r))
-                        ),
-                    ));
+                    return Err(blame.error(format!(
+                        "table {table:?}: row (strategy_id {:?}, seq {:?}) is outside {n} strategies x {d} days",
+                        ids.is_valid(r).then(|| ids.value(r)),
+                        seqs.is_valid(r).then(|| seqs.value(r))
+                    )));
                 }
             };
             let cell = s * d + t;
             if std::mem::replace(&mut seen[cell], true) {
-                return Err(Error::data("--table", format!("table {table:?}: strategy {s} has day {t} twice")));
+                return Err(blame.error(format!("table {table:?}: strategy {s} has day {t} twice")));
             }
             match values.is_valid(r).then(|| values.value(r)) {
                 Some(x) if x.is_finite() => cells[cell] = x,
@@ -155,16 +172,15 @@ pub(crate) fn place(out: &QueryOutput, n: usize, value: &str, table: &str) -> Re
             }
             if let Some(col) = day_dates {
                 if col.is_null(r) {
-                    return Err(Error::data("--table", format!("table {table:?}: day {t} has no date")));
+                    return Err(blame.error(format!("table {table:?}: day {t} has no date")));
                 }
                 let date = col.value(r);
                 match dates[t] {
                     None => dates[t] = Some(date),
                     Some(other) if other != date => {
-                        return Err(Error::data(
-                            "--table",
-                            format!("table {table:?}: day {t} has two dates (days {other} and {date} since 1970)"),
-                        ));
+                        return Err(blame.error(format!(
+                            "table {table:?}: day {t} has two dates (days {other} and {date} since 1970)"
+                        )));
                     }
                     Some(_) => {}
                 }
@@ -184,8 +200,9 @@ pub async fn count_strategies(engine: &dyn Engine, names: &TableNames) -> Result
 }
 
 /// Reads loaded long tables back into one wide table: strategies by id, days by `seq`; NULL,
-/// NaN and infinite values count as missing cells and become 0.
-pub async fn read_table(engine: &dyn Engine, names: &TableNames) -> Result<WideTable> {
+/// NaN and infinite values count as missing cells and become 0. `blame` says whose fault
+/// rows that do not fit are.
+pub async fn read_table(engine: &dyn Engine, names: &TableNames, blame: Blame) -> Result<WideTable> {
     check_columns(engine, &names.pnl, &["strategy_id", "seq", "trade_date", "zone", "pnl"]).await?;
     check_columns(engine, &names.strategies, &["strategy_id", "name", "file_label"]).await?;
     let strategies = fetch_sql(
@@ -195,19 +212,16 @@ pub async fn read_table(engine: &dyn Engine, names: &TableNames) -> Result<WideT
     .await?;
     let ids = strategies.i64s("strategy_id")?;
     if let Some(i) = ids.iter().enumerate().position(|(i, id)| *id != Some(i as i64)) {
-        return Err(Error::data(
-            "--table",
-            format!(
-                "table {:?}: strategy ids are not 0, 1, 2, ... (position {i} holds {:?})",
-                names.strategies, ids[i]
-            ),
-        ));
+        return Err(blame.error(format!(
+            "table {:?}: strategy ids are not 0, 1, 2, ... (position {i} holds {:?})",
+            names.strategies, ids[i]
+        )));
     }
     let (wide_names, labels) =
         (strategies.strings(strategies.index_of("name")?)?, strategies.strings(strategies.index_of("file_label")?)?);
     let pnl = fetch_sql(engine, &format!("SELECT strategy_id, seq, trade_date, pnl FROM {}", quote_ident(&names.pnl)))
         .await?;
-    let (values, dates, missing_cells) = place(&pnl, wide_names.len(), "pnl", &names.pnl)?;
+    let (values, dates, missing_cells) = place(&pnl, wide_names.len(), "pnl", &names.pnl, blame)?;
     let mut warnings = Vec::new();
     if dates.windows(2).any(|w| w[1] < w[0]) {
         warnings.push(format!(

@@ -192,7 +192,10 @@ fn need_engine(engine: Option<&dyn Engine>) -> Result<&dyn Engine> {
 pub async fn read_source(source: &Source, engine: Option<&dyn Engine>) -> Result<WideTable> {
     match source {
         Source::Files(paths) => crate::load::read_inputs(paths, LoadOptions::default()),
-        Source::Table(name) => crate::ingest::read_table(need_engine(engine)?, &TableNames::for_table(name)).await,
+        Source::Table(name) => {
+            crate::ingest::read_table(need_engine(engine)?, &TableNames::for_table(name), crate::ingest::Blame::Table)
+                .await
+        }
     }
 }
 

@@ -61,6 +61,40 @@ impl Sandbox {
 
     /// Drops the copies and every table the runs wrote; the runs' error wins.
     pub async fn finish<T>(self, engine: &dyn Engine, outcome: Result<T>) -> Result<T> {
-        finish_dropping(engine, &self.written, outcome).await
+        let mut names: Vec<String> = self.copies.into_iter().map(|(name, _)| name).chain(self.written).collect();
+        names.sort();
+        names.dedup();
+        finish_dropping(engine, &names, outcome).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::rewrite::testing::{engine_with, random_case, rt, sql_plan};
+
+    #[test]
+    fn finish_drops_every_copy_even_when_a_run_failed_before_its_drop() {
+        let rt = rt();
+        let (_dir, engine) = engine_with(&rt, &random_case(1, false));
+        let names = |e: &dyn Engine| -> Vec<String> {
+            rt.run(fetch_sql(e, "SELECT name FROM strategies ORDER BY strategy_id")).unwrap().strings(0).unwrap()
+        };
+        let stored = names(&engine);
+        let original = crate::templates::parse("SELECT * FROM strategies").unwrap();
+        let mut plan = sql_plan("SELECT 1");
+        plan.then.push(crate::templates::parse("DROP TABLE strategies").unwrap());
+        let outcome: Result<()> = rt
+            .run(async {
+                let sandbox = Sandbox::new(&engine, &original, &plan).await?;
+                sandbox.reset(&engine).await?;
+                // The session copy changes; the run fails before the plan's DROP.
+                fetch_sql(&engine, "UPDATE strategies SET name = 'changed'").await?;
+                Ok(sandbox.finish(&engine, Err::<(), _>(Error::internal("a failed run"))).await)
+            })
+            .unwrap();
+        assert!(outcome.is_err());
+        assert_eq!(names(&engine), stored, "the copy is dropped and the stored table shows again");
     }
 }

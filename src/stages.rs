@@ -13,7 +13,7 @@ use sqlparser::ast::Statement;
 use crate::engine::{Engine, QueryOutput, Temporaries, fetch_sql};
 use crate::error::{Error, Result};
 use crate::exec::execute_plan;
-use crate::ingest::{check_columns, place, read_table};
+use crate::ingest::{Blame, check_columns, place, read_table};
 use crate::load::WideTable;
 use crate::rewrite::{Context, optimize};
 use crate::strategy_metrics::StrategyMetrics;
@@ -195,11 +195,11 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
     let table = match local {
         Some(t) if inversions.is_empty() => t,
         Some(t) => {
-            let read = read_table(engine, &tables).await?;
+            let read = read_table(engine, &tables, Blame::Engine).await?;
             WideTable { dates: t.dates, zones: t.zones, warnings: t.warnings, missing_cells: t.missing_cells, ..read }
         }
         None => {
-            let mut read = read_table(engine, &tables).await?;
+            let mut read = read_table(engine, &tables, Blame::Table).await?;
             read.missing_cells += missing;
             read
         }
@@ -228,7 +228,7 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
     let metrics_seconds = clock.elapsed().as_secs_f64();
 
     let clock = Instant::now();
-    let (z, _, bad) = place(&run(engine, "standardize", &tables).await?, n, "z", "standardize")?;
+    let (z, _, bad) = place(&run(engine, "standardize", &tables).await?, n, "z", "standardize", Blame::Engine)?;
     if bad > 0 || z.len() != n * d {
         return Err(Error::engine(
             "standardize",

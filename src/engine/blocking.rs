@@ -10,13 +10,18 @@ pub struct Blocking {
     runtime: tokio::runtime::Runtime,
 }
 
+/// The engine's parallelism when `--threads` is not given: every core (2 when unknown).
+pub(crate) fn all_cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
 impl Blocking {
     /// A runtime of `threads` workers (every core when `None`).
     pub fn new(threads: Option<usize>) -> Result<Self> {
         let threads = match threads {
             Some(0) => return Err(Error::invalid("--threads", "must be at least 1")),
             Some(n) => n,
-            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            None => all_cores(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)

@@ -7,8 +7,8 @@ use sqlparser::ast::Statement;
 use super::{Engine, TableSource};
 use crate::error::Result;
 
-/// The temporary tables of one job. Create them through it; call [`Temporaries::close`] when
-/// the job ends, whatever its outcome (see [`Temporaries::finish`]).
+/// The temporary tables of one job. Create them through it, and hand the job's outcome,
+/// success or error, to [`Temporaries::finish`], which drops them.
 pub struct Temporaries<'e> {
     engine: &'e dyn Engine,
     names: Vec<String>,

@@ -358,6 +358,7 @@ pub(crate) mod testing {
         let pb = Problem { ev: &ev, features: &features, size: 5, params: &params };
         let found = alg.run(&pb, &mut job_rng(7, 5, 0));
         let mut distinct = found.portfolio.clone();
+        distinct.sort_unstable();
         distinct.dedup();
         assert_eq!(distinct.len(), 5, "{}: distinct, sorted members", alg.name());
         assert!(found.portfolio.iter().all(|&s| (s as usize) < ev.n_strategies()));
@@ -403,6 +404,7 @@ pub(crate) mod testing {
             let pb = Problem { ev: &ev, features: &features, size: 4, params: &params };
             let found = alg.run(&pb, &mut job_rng(1, 4, 0));
             let mut distinct = found.portfolio.clone();
+            distinct.sort_unstable();
             distinct.dedup();
             assert_eq!(distinct.len(), 4, "{} on {metric}: distinct members", alg.name());
             assert_eq!(found.evaluations, alg.budget(&params), "{} on {metric}: spends its budget", alg.name());

@@ -62,7 +62,7 @@ pub struct Embedded {
 }
 
 fn session(threads: Option<usize>) -> (SessionContext, usize) {
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let threads = threads.unwrap_or_else(crate::engine::blocking::all_cores);
     // No round-robin repartitioning: it deals a table's batches out to more partitions than it
     // has, so a strategy's rows could be summed in two partials. Hash repartitioning keeps the
     // rows of one input partition in order, so per-strategy sums stay in day order.

@@ -35,10 +35,7 @@ impl Rule for CorrelationToKernel {
     }
 
     fn rewrite(&self, mut plan: Plan, _ctx: &Context) -> crate::error::Result<Plan> {
-        let req = plan
-            .corr
-            .clone()
-            .map_err(|e| crate::error::Error::internal(format!("rewrite after a passed precondition: {e}")))?;
+        let req = plan.corr.clone().map_err(super::broken_precondition)?;
         plan.statement = templates::parse(&req.kernel_sql())?;
         plan.kernel = Some(KernelStep::PairwiseCorr {
             outputs: req.outputs.iter().map(|(k, n)| (*k, n.value.clone())).collect(),

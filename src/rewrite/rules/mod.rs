@@ -24,12 +24,14 @@ fn pending_corr(plan: &Plan) -> Result<&CorrRequest, String> {
     plan.corr.as_ref().map_err(|why| format!("no pairwise-correlation self-join: {why}"))
 }
 
+/// A rewrite that fails after its rule's preconditions passed: a bug in the rule.
+fn broken_precondition(e: impl std::fmt::Display) -> crate::error::Error {
+    crate::error::Error::internal(format!("rewrite after a passed precondition: {e}"))
+}
+
 /// Re-plans the request with one option switched on.
 fn with_corr(mut plan: Plan, set: impl FnOnce(&mut CorrRequest)) -> crate::error::Result<Plan> {
-    let mut req = plan
-        .corr
-        .clone()
-        .map_err(|e| crate::error::Error::internal(format!("rewrite after a passed precondition: {e}")))?;
+    let mut req = plan.corr.clone().map_err(broken_precondition)?;
     set(&mut req);
     plan.statement = req.statement()?;
     plan.corr = Ok(req);

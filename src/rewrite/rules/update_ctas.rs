@@ -69,8 +69,7 @@ impl Rule for UpdateToCtas {
     }
 
     fn rewrite(&self, mut plan: Plan, ctx: &Context) -> crate::error::Result<Plan> {
-        let p = parts(&plan.statement)
-            .map_err(|e| crate::error::Error::internal(format!("rewrite after a passed precondition: {e}")))?;
+        let p = parts(&plan.statement).map_err(super::broken_precondition)?;
         let columns = ctx.table_columns(&p.table).cloned().unwrap_or_default();
         let items: Vec<String> = columns
             .iter()

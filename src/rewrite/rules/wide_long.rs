@@ -73,8 +73,7 @@ impl Rule for WideToLong {
     }
 
     fn rewrite(&self, mut plan: Plan, ctx: &Context) -> crate::error::Result<Plan> {
-        let (table, cols) = columns(&plan.statement)
-            .map_err(|e| crate::error::Error::internal(format!("rewrite after a passed precondition: {e}")))?;
+        let (table, cols) = columns(&plan.statement).map_err(super::broken_precondition)?;
         let long = ctx.wide_of(&table).cloned().expect("checked");
         let literal = |s: &str| Value::SingleQuotedString(s.to_owned()).to_string();
         let items: Vec<String> = cols

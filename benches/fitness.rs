@@ -10,7 +10,7 @@ use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
 
 use heavytune::kernels::{Evaluator, Incremental, Metric, Penalty, base_fitness, portfolio_returns};
-use heavytune::search::{Features, Params, optimize};
+use heavytune::search::{Features, Params, Scorer, optimize};
 use heavytune::synth::{SynthConfig, generate};
 
 const SIZE: usize = 50;
@@ -105,7 +105,9 @@ fn bench_fitness(c: &mut Criterion) {
     let mut g = c.benchmark_group("search_production");
     g.sample_size(10);
     g.bench_function("sizes35_60_all8_legacy_budgets", |b| {
-        b.iter(|| optimize(&ev, &features, 35..=60, &(0..8).collect::<Vec<_>>(), &Params::default(), 42, &|_| {}))
+        b.iter(|| {
+            optimize(Scorer::cpu(&ev), &features, 35..=60, &(0..8).collect::<Vec<_>>(), &Params::default(), 42, &|_| {})
+        })
     });
     g.finish();
 }

@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use heavytune::kernels::{Eval, Evaluator, Metric, Penalty};
-use heavytune::search::{Features, Params, Problem, job_rng, optimize};
+use heavytune::search::{Features, Params, Problem, Scorer, job_rng, optimize};
 use heavytune::synth::{SynthConfig, generate};
 
 fn best_of(pb: &Problem, pop: &[Vec<u32>], best: &mut (Vec<u32>, f64)) -> Vec<Eval> {
@@ -138,7 +138,7 @@ fn main() {
     let mut wins = 0;
     for seed in 0..seeds as u64 {
         for (k, size) in (min..=max).enumerate() {
-            let pb = Problem { ev: &ev, features: &features, size, params: &legacy_params };
+            let pb = Problem { ev: &ev, gpu: None, features: &features, size, params: &legacy_params };
             let mut rng = job_rng(seed + 1000, size, 0);
             let p = &legacy_params;
             let best = [
@@ -154,8 +154,8 @@ fn main() {
             .fold(f64::NEG_INFINITY, f64::max);
             leg[k] += best / seeds as f64;
         }
-        let a = optimize(&ev, &features, min..=max, &ours, &legacy_params, seed, &|_| {});
-        let b = optimize(&ev, &features, min..=max, &ours, &big, seed, &|_| {});
+        let a = optimize(Scorer::cpu(&ev), &features, min..=max, &ours, &legacy_params, seed, &|_| {});
+        let b = optimize(Scorer::cpu(&ev), &features, min..=max, &ours, &big, seed, &|_| {});
         for k in 0..n_sizes {
             ht[k] += a[k].best.eval.fitness / seeds as f64;
             ht_big[k] += b[k].best.eval.fitness / seeds as f64;

@@ -4,14 +4,16 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use heavytune_kernels::gpu::DeviceChoice;
 use heavytune_kernels::{Balance, Evaluator, Metric, Penalty, portfolio_returns};
 use rayon::prelude::*;
 
+use crate::device::{Device, DeviceSummary};
 use crate::engine::{Engine, Temporaries};
 use crate::error::{Error, Result};
 use crate::load::{LoadOptions, WideTable};
 use crate::performance::{PortfolioReport, portfolio_report};
-use crate::search::{self, Features, Params, SizeResult};
+use crate::search::{self, Features, Params, Scorer, SizeResult};
 use crate::stages::{self, StageInput, Stats};
 use crate::strategy_metrics::{StrategyMetrics, strategy_metrics};
 use crate::tables::TableNames;
@@ -50,6 +52,8 @@ pub struct RunSpec {
     pub strat_limit: Option<usize>,
     /// Where ULTA, per-strategy metrics and standardized values are computed.
     pub stats: Stats,
+    /// Where the search's batch fitness runs: `auto` (a GPU when usable), `cpu`, `cuda[:N]`.
+    pub device: DeviceChoice,
 }
 
 impl RunSpec {
@@ -106,6 +110,8 @@ pub struct RunOutcome {
     pub evaluations: usize,
     pub timings: Timings,
     pub warnings: Vec<String>,
+    /// Where the kernels ran, and the bytes the GPU moved.
+    pub device: DeviceSummary,
 }
 
 /// Keeps only the first `strat_limit` strategies.
@@ -263,9 +269,10 @@ pub async fn run(
     let features = Features::new(&ev);
     t.features = clock.elapsed().as_secs_f64();
 
+    let device = Device::open(spec.device, &ev)?;
     let clock = Instant::now();
     let results = search::optimize(
-        &ev,
+        Scorer { ev: &ev, gpu: device.fitness.as_ref() },
         &features,
         spec.min_size..=spec.max_size,
         &spec.algorithms,
@@ -288,5 +295,6 @@ pub async fn run(
     let best = (0..sizes.len())
         .fold(0, |b, i| if sizes[i].result.best.eval.better_than(&sizes[b].result.best.eval) { i } else { b });
     t.total = started.elapsed().as_secs_f64();
-    Ok(RunOutcome { table, inversions, strategy_metrics, sizes, best, evaluations, timings: t, warnings })
+    let device = device.summary();
+    Ok(RunOutcome { table, inversions, strategy_metrics, sizes, best, evaluations, timings: t, warnings, device })
 }

@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use heavytune_kernels::{Evaluator, Metric, Penalty, portfolio_returns};
+use heavytune_kernels::gpu::DeviceChoice;
+use heavytune_kernels::{Eval, Evaluator, Metric, Penalty, portfolio_returns};
 
+use crate::device::{Device, DeviceSummary};
 use crate::engine::Engine;
 use crate::error::{Error, Location, Result};
 use crate::load::WideTable;
@@ -64,14 +66,36 @@ pub fn parse_portfolios(path: &Path, text: &str, names: &[String], ulta: bool) -
     Ok(portfolios)
 }
 
-/// Scores every portfolio of the file on `table` (already through ULTA when asked).
-pub fn score(table: &WideTable, portfolios: &[(usize, Vec<u32>)], metric: Metric, penalty: Penalty) -> Vec<Scored> {
+/// Scores every portfolio of the file on `table` (already through ULTA when asked), on the
+/// `device` (portfolios of one size in one GPU batch; the CPU's bits either way).
+pub fn score(
+    table: &WideTable,
+    portfolios: &[(usize, Vec<u32>)],
+    metric: Metric,
+    penalty: Penalty,
+    device: DeviceChoice,
+) -> Result<(Vec<Scored>, DeviceSummary)> {
     let ev = Evaluator::new(&table.values, table.n_days(), metric, penalty, None);
+    let device = Device::open(device, &ev)?;
+    let mut evals: Vec<Option<Eval>> = vec![None; portfolios.len()];
+    if let Some(gpu) = &device.fitness {
+        let mut sizes: Vec<usize> = portfolios.iter().map(|(_, pf)| pf.len()).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        for size in sizes {
+            let at: Vec<usize> = (0..portfolios.len()).filter(|&i| portfolios[i].1.len() == size).collect();
+            let batch: Vec<Vec<u32>> = at.iter().map(|&i| portfolios[i].1.clone()).collect();
+            if let Ok(scores) = gpu.evaluate_batch(&batch) {
+                at.iter().zip(scores).for_each(|(&i, e)| evals[i] = Some(e));
+            }
+        }
+    }
     let mut scratch = ev.scratch();
-    portfolios
+    let scored = portfolios
         .iter()
-        .map(|(line, pf)| {
-            let e = ev.evaluate(pf, &mut scratch);
+        .zip(evals)
+        .map(|((line, pf), e)| {
+            let e = e.unwrap_or_else(|| ev.evaluate(pf, &mut scratch));
             let metrics = portfolio_report(&portfolio_returns(&table.values, table.n_days(), pf));
             Scored {
                 line: *line,
@@ -82,7 +106,8 @@ pub fn score(table: &WideTable, portfolios: &[(usize, Vec<u32>)], metric: Metric
                 metrics,
             }
         })
-        .collect()
+        .collect();
+    Ok((scored, device.summary()))
 }
 
 /// `heavytune score` end to end: reads the strategies (files, or a loaded table through
@@ -94,12 +119,13 @@ pub async fn score_file(
     metric: Metric,
     penalty: Penalty,
     ulta: bool,
-) -> Result<Vec<Scored>> {
+    device: DeviceChoice,
+) -> Result<(Vec<Scored>, DeviceSummary)> {
     let text = std::fs::read_to_string(portfolio_file).map_err(|e| Error::io(portfolio_file, e))?;
     let table = crate::pipeline::read_source(source, engine).await?;
     let (table, _) = if ulta { crate::ulta::apply(table) } else { (table, Vec::new()) };
     let portfolios = parse_portfolios(portfolio_file, &text, &table.names, ulta)?;
-    Ok(score(&table, &portfolios, metric, penalty))
+    score(&table, &portfolios, metric, penalty, device)
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub struct RunOptions {
     pub seed: u64,
     pub batch: usize,
     pub stats: Stats,
+    pub device: heavytune_kernels::gpu::DeviceChoice,
 }
 
 /// Parses `LABEL=COUNT,...` of `--balanced`.
@@ -127,6 +128,7 @@ pub fn build_spec(o: &RunOptions) -> Result<(RunSpec, Source, Vec<String>)> {
         seed: o.seed,
         strat_limit: cfg.strat_limit,
         stats: o.stats,
+        device: o.device,
     };
     if spec.min_size > spec.max_size {
         return Err(Error::invalid(

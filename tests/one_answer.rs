@@ -68,6 +68,7 @@ fn spec(stats: Stats, ulta: bool, n: usize) -> RunSpec {
         seed: 9,
         strat_limit: None,
         stats,
+        device: heavytune::kernels::gpu::DeviceChoice::Cpu,
     }
 }
 

@@ -151,6 +151,24 @@ impl Evaluator {
         self.n_days
     }
 
+    pub fn penalty(&self) -> Penalty {
+        self.penalty
+    }
+    pub fn balance(&self) -> Option<&Balance> {
+        self.balance.as_ref()
+    }
+
+    /// The [returns | z] panel: `2 * n_days` values per strategy, strategy by strategy (the
+    /// layout the GPU kernels read too).
+    pub fn panel(&self) -> &[f64] {
+        &self.panel
+    }
+
+    /// |z|^2 of each strategy, summed in day order (1, or 0 for a flat one).
+    pub fn squared_norms(&self) -> &[f64] {
+        &self.zz
+    }
+
     /// Daily P&L of strategy `s`.
     pub fn returns(&self, s: u32) -> &[f64] {
         &self.row(s)[..self.n_days]

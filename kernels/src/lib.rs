@@ -8,14 +8,18 @@
 //!   standardized sums, never a strategy-by-strategy matrix).
 //! - [`swap`]: single-strategy swaps scored from a portfolio's running sums.
 //! - [`corr`]: the correlation matrix product `Z Z^T`, streamed in blocks of rows.
+//! - [`gpu`]: the same kernels on a GPU (CUDA through cudarc, NVRTC at run time).
+//! - [`sources`]: the CUDA C sources of the GPU kernels (`cuda/`) and their entry points.
 //!
 //! The crate depends on no SQL engine and no CLI, so it can be built, tested and benchmarked
 //! alone (`cargo test -p heavytune-kernels`).
 
 pub mod corr;
 pub mod fitness;
+pub mod gpu;
 pub mod metrics;
 pub mod series;
+pub mod sources;
 pub mod standardize;
 pub mod swap;
 

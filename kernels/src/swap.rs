@@ -26,6 +26,14 @@ impl Incremental {
     pub fn eval(&self) -> Eval {
         self.eval
     }
+    /// The portfolio's column sums: P&L sums then standardized sums, `2 * n_days` values.
+    pub fn sums(&self) -> &[f64] {
+        &self.acc
+    }
+    /// The sum of the members' |z|^2, as the swaps update it.
+    pub fn sum_squared_norms(&self) -> f64 {
+        self.zz
+    }
 
     /// Scores the portfolio with `members[pos]` replaced by `incoming`, without changing it.
     pub fn try_swap(&self, ev: &Evaluator, pos: usize, incoming: u32, s: &mut Scratch) -> Eval {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use heavytune::engine::Engine;
+use heavytune::kernels::gpu::DeviceChoice;
 use heavytune::kernels::{Metric, Penalty};
 use heavytune::output::pyfmt::py_float;
 use heavytune::output::run::{OutputOptions, results_json, write_run};
@@ -87,6 +88,10 @@ pub struct RunArgs {
     /// Both give the same figures, bit for bit.
     #[arg(long, value_enum, default_value_t = Stats::Engine)]
     stats: Stats,
+    /// Where the batch fitness runs: `auto` (a usable GPU, else the CPU, saying why), `cpu`,
+    /// or `cuda[:N]` (an error without that GPU). The GPU gives the CPU's bits.
+    #[arg(long, value_name = "auto|cpu|cuda[:N]", default_value = "auto", value_parser = parse_device)]
+    device: DeviceChoice,
     /// Print results.json on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -112,9 +117,17 @@ pub struct ScoreArgs {
     /// Drawdown threshold of the penalty (as for `run`).
     #[arg(long, value_name = "X", default_value_t = 0.0)]
     drawdown_threshold: f64,
+    /// Where the portfolios are scored (as for `run`).
+    #[arg(long, value_name = "auto|cpu|cuda[:N]", default_value = "auto", value_parser = parse_device)]
+    device: DeviceChoice,
     /// Print a JSON array, one object per portfolio line.
     #[arg(long)]
     json: bool,
+}
+
+/// `--device`: auto, cpu, cuda or cuda:N.
+fn parse_device(s: &str) -> Result<DeviceChoice, String> {
+    s.parse().map_err(|e: heavytune::kernels::gpu::GpuError| e.to_string())
 }
 
 impl RunArgs {
@@ -143,6 +156,7 @@ impl RunArgs {
             seed: self.seed,
             batch: self.batch,
             stats: self.stats,
+            device: self.device,
         }
     }
 }
@@ -199,6 +213,7 @@ pub fn cmd_run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
             _ => "this process".to_owned(),
         }
     );
+    println!("kernels: {}", outcome.device.describe());
     println!("{:>5}  {:<4} {:>14} {:>14} {:>12} {:>9}", "size", "alg", "fitness", "total_roi", "max_dd", "avg_corr");
     for s in &outcome.sizes {
         let b = &s.result.best;
@@ -245,7 +260,9 @@ pub fn cmd_score(global: &Global, args: ScoreArgs) -> anyhow::Result<()> {
         Source::Files(_) => None,
     };
     let penalty = Penalty { drawdown_threshold: args.drawdown_threshold, ..Penalty::default() };
-    let scored = rt.run(score_file(&source, engine.as_deref(), &args.portfolio_file, metric, penalty, args.ulta))?;
+    let (scored, device) =
+        rt.run(score_file(&source, engine.as_deref(), &args.portfolio_file, metric, penalty, args.ulta, args.device))?;
+    eprintln!("kernels: {}", device.describe());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&scored)?);
         return Ok(());

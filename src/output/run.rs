@@ -54,6 +54,7 @@ pub struct ResultsJson<'a> {
     pub evaluations_per_second: f64,
     pub timings: &'a Timings,
     pub warnings: &'a [String],
+    pub device: &'a crate::device::DeviceSummary,
 }
 
 /// The best portfolio over all sizes.
@@ -96,6 +97,7 @@ pub fn results_json<'a>(out: &'a RunOutcome, spec: &'a RunSpec, run_id: &'a str,
         evaluations_per_second: out.evaluations as f64 / out.timings.search.max(1e-9),
         timings: &out.timings,
         warnings: &out.warnings,
+        device: &out.device,
     }
 }
 

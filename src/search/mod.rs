@@ -12,6 +12,7 @@ use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use heavytune_kernels::gpu::GpuFitness;
 use heavytune_kernels::{Eval, Evaluator, Incremental, Scratch, SeriesStats};
 
 use crate::error::{Error, Result};
@@ -91,9 +92,24 @@ impl Features {
 /// One search problem: a portfolio size over one evaluator.
 pub struct Problem<'a> {
     pub ev: &'a Evaluator,
+    /// The GPU's batch fitness, when the run has one (same bits as `ev`'s).
+    pub gpu: Option<&'a GpuFitness>,
     pub features: &'a Features,
     pub size: usize,
     pub params: &'a Params,
+}
+
+/// What scores portfolios: the CPU evaluator, and the GPU's batch fitness when there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct Scorer<'a> {
+    pub ev: &'a Evaluator,
+    pub gpu: Option<&'a GpuFitness>,
+}
+
+impl<'a> Scorer<'a> {
+    pub fn cpu(ev: &'a Evaluator) -> Self {
+        Scorer { ev, gpu: None }
+    }
 }
 
 impl Problem<'_> {
@@ -116,7 +132,12 @@ impl Problem<'_> {
         }
     }
 
+    /// Scores a batch on the GPU when there is one; a batch the GPU fails (counted and
+    /// reported by it) is scored on the CPU, with the same bits.
     pub fn evaluate_batch(&self, portfolios: &[Vec<u32>]) -> Vec<Eval> {
+        if let Some(Ok(evals)) = self.gpu.map(|g| g.evaluate_batch(portfolios)) {
+            return evals;
+        }
         self.ev.evaluate_batch(portfolios, self.params.batch)
     }
 
@@ -257,7 +278,7 @@ pub fn job_rng(seed: u64, size: usize, algorithm: usize) -> ChaCha8Rng {
 /// Runs the chosen algorithms (registry positions) for every size; `done` is called after
 /// each (size, algorithm) job with its evaluation count.
 pub fn optimize(
-    ev: &Evaluator,
+    scorer: Scorer<'_>,
     features: &Features,
     sizes: std::ops::RangeInclusive<usize>,
     algorithms: &[usize],
@@ -265,13 +286,14 @@ pub fn optimize(
     seed: u64,
     done: &(dyn Fn(usize) + Sync),
 ) -> Vec<SizeResult> {
+    let (ev, gpu) = (scorer.ev, scorer.gpu);
     let reg = registry();
     let jobs: Vec<(usize, usize)> = sizes.clone().flat_map(|s| algorithms.iter().map(move |&a| (s, a))).collect();
     let results: Vec<AlgorithmResult> = jobs
         .par_iter()
         .map(|&(size, a)| {
             let started = Instant::now();
-            let pb = Problem { ev, features, size, params };
+            let pb = Problem { ev, gpu, features, size, params };
             let found = if size >= ev.n_strategies() {
                 let all: Vec<u32> = (0..ev.n_strategies() as u32).collect();
                 let eval = ev.evaluate(&all, &mut ev.scratch());
@@ -355,7 +377,7 @@ pub(crate) mod testing {
         let ev = evaluator(Metric::Ratio);
         let features = Features::new(&ev);
         let params = Params::default();
-        let pb = Problem { ev: &ev, features: &features, size: 5, params: &params };
+        let pb = Problem { ev: &ev, gpu: None, features: &features, size: 5, params: &params };
         let found = alg.run(&pb, &mut job_rng(7, 5, 0));
         let mut distinct = found.portfolio.clone();
         distinct.sort_unstable();
@@ -401,7 +423,7 @@ pub(crate) mod testing {
             let ev = Evaluator::new(&values, d, metric, Penalty::default(), None);
             let features = Features::new(&ev);
             let params = Params { generations: 10, population: 6, ..Params::default() };
-            let pb = Problem { ev: &ev, features: &features, size: 4, params: &params };
+            let pb = Problem { ev: &ev, gpu: None, features: &features, size: 4, params: &params };
             let found = alg.run(&pb, &mut job_rng(1, 4, 0));
             let mut distinct = found.portfolio.clone();
             distinct.sort_unstable();
@@ -450,7 +472,7 @@ mod tests {
         let algs: Vec<usize> = (0..8).collect();
         let run = |threads| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| optimize(&ev, &f, 3..=6, &algs, &params, 42, &|_| {}))
+            pool.install(|| optimize(Scorer::cpu(&ev), &f, 3..=6, &algs, &params, 42, &|_| {}))
         };
         let (a, b) = (run(1), run(2));
         for (x, y) in a.iter().zip(&b) {
@@ -465,7 +487,7 @@ mod tests {
         let values: Vec<f64> = (0..12).map(|i| i as f64 - 5.0).collect();
         let ev = Evaluator::new(&values, 4, Metric::Roi, Penalty::default(), None);
         let f = Features::new(&ev);
-        let r = optimize(&ev, &f, 3..=3, &[0, 7], &Params::default(), 1, &|_| {});
+        let r = optimize(Scorer::cpu(&ev), &f, 3..=3, &[0, 7], &Params::default(), 1, &|_| {});
         assert_eq!(r[0].best.portfolio, vec![0, 1, 2]);
     }
 }

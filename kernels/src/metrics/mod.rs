@@ -70,6 +70,12 @@ impl Metric {
         self.unit().name()
     }
 
+    /// The metric's number in the CUDA sources (`HT_METRIC_*` of `cuda/series.cuh`): its
+    /// position in [`Metric::ALL`].
+    pub fn id(self) -> i32 {
+        Metric::ALL.iter().position(|m| *m == self).map_or(-1, |i| i as i32)
+    }
+
     pub fn halves_penalty_under_threshold(self) -> bool {
         self.unit().halves_penalty_under_threshold()
     }

@@ -117,7 +117,7 @@ mod tests {
         let ev = crate::search::testing::evaluator(heavytune_kernels::Metric::Roi);
         let f = crate::search::Features::new(&ev);
         let params = Params::default();
-        let pb = Problem { ev: &ev, features: &f, size: 5, params: &params };
+        let pb = Problem { ev: &ev, gpu: None, features: &f, size: 5, params: &params };
         // Strategy 7 carries half of the weight.
         let w: Vec<f64> = (0..200).map(|i| if i == 7 { 199.0 } else { 1.0 }).collect();
         let cum: Vec<f64> = w

@@ -121,7 +121,7 @@ mod tests {
         let ev = crate::search::testing::evaluator(heavytune_kernels::Metric::Roi);
         let f = crate::search::Features::new(&ev);
         let params = Params::default();
-        let pb = Problem { ev: &ev, features: &f, size: 4, params: &params };
+        let pb = Problem { ev: &ev, gpu: None, features: &f, size: 4, params: &params };
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         for _ in 0..50 {
             let [t, a, b, c] = [0; 4].map(|_| pb.random_portfolio(&mut rng));

@@ -1,0 +1,44 @@
+// swap.cu: the fitness of many single-strategy swaps of one portfolio, the GPU twin of
+// Incremental::try_swap (kernels/src/swap.rs).
+//
+// Layout: one warp per swap. The portfolio's column sums (2 * d doubles) and the sum of its
+// members' |z|^2 come up once per portfolio; each swap then reads two panel rows (the
+// incoming and the outgoing strategy), not k: lane l computes its columns as
+// (base + incoming) - outgoing, the CPU's order of operations, into the warp's shared slice,
+// and lane 0 finishes the score as in fitness.cu. Compiled with --fmad=false the outputs are
+// the CPU's bits.
+
+#ifndef HT_PREPENDED
+#include "series.cuh"
+#endif
+
+// Launch as ht_batch_fitness, one warp per swap. Swap j replaces member positions[j] by
+// strategy incoming[j]. out: n_swaps x 3 (fitness, base, avg_corr).
+extern "C" __global__ void ht_swap_fitness(const double* __restrict__ panel, const double* __restrict__ zz,
+                                           int d, const double* __restrict__ base_acc, double base_zz,
+                                           const unsigned int* __restrict__ members, int k,
+                                           const int* __restrict__ positions,
+                                           const unsigned int* __restrict__ incoming, int n_swaps, int metric,
+                                           double penalty_weight, double drawdown_threshold,
+                                           const unsigned short* __restrict__ labels,
+                                           const int* __restrict__ desired, int n_desired,
+                                           double balance_factor, double* __restrict__ out) {
+    HT_DYNAMIC_SHARED(double, shared);
+    const int lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32;
+    const long long j = (long long)blockIdx.x * (blockDim.x / 32) + warp;
+    if (j >= n_swaps) return;  // the whole warp leaves together
+    double* acc = shared + (long long)warp * 2 * d;
+    const int width = 2 * d;
+    const int pos = positions[j];
+    const unsigned int in = incoming[j], gone = members[pos];
+    const double* row_in = panel + (long long)in * width;
+    const double* row_out = panel + (long long)gone * width;
+    for (int c = lane; c < width; c += 32) acc[c] = base_acc[c] + row_in[c] - row_out[c];
+    __syncwarp();
+    if (lane == 0) {
+        const double sum_zz = base_zz - zz[gone] + zz[in];
+        HtRule rule = {metric, penalty_weight, drawdown_threshold, labels, desired, n_desired, balance_factor};
+        ht_finish(acc, d, k, sum_zz, &rule, members, pos, in, out + j * 3);
+    }
+}

@@ -3,13 +3,16 @@
 //! floats to a tolerance) and their times recorded.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 
+use heavytune_kernels::gpu::Gpu;
+
 use crate::engine::{Engine, QueryOutput};
 use crate::error::{Error, Result};
-use crate::exec::{execute_plan, execute_statement, timed};
+use crate::exec::{execute_plan_on, execute_statement, timed};
 use crate::query::Prepared;
 use crate::rewrite::Outcome;
 use crate::sandbox::Sandbox;
@@ -174,6 +177,8 @@ pub struct AbRecord {
     pub difference: Option<String>,
     pub speedup: f64,
     pub finished: String,
+    /// What ran the kernel steps (`--device`).
+    pub kernels: String,
 }
 
 /// The machine, for records: CPU model, cores, OS.
@@ -196,6 +201,7 @@ pub async fn bench(
     outcome: &Outcome,
     runs: u32,
     warmup: u32,
+    kernels: (Option<&Arc<Gpu>>, &str),
     tick: &(dyn Fn() + Sync),
 ) -> Result<AbRecord> {
     let sandbox = Sandbox::new(engine, &outcome.original, &outcome.plan).await?;
@@ -209,7 +215,7 @@ pub async fn bench(
                 .map_err(|e| e.context("running the original query"))?;
             tick();
             sandbox.reset(engine).await?;
-            let (b, tb) = timed(execute_plan(engine, &outcome.plan))
+            let (b, tb) = timed(execute_plan_on(engine, &outcome.plan, kernels.0))
                 .await
                 .map_err(|e| e.context("running the rewritten plan"))?;
             tick();
@@ -245,6 +251,7 @@ pub async fn bench(
         difference,
         speedup: so.median / sr.median.max(1e-12),
         finished: chrono::Local::now().format("%Y%m%d_%H%M%S").to_string(),
+        kernels: kernels.1.to_owned(),
     })
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use heavytune_kernels::Evaluator;
-use heavytune_kernels::gpu::{self, DeviceChoice, DeviceReport, GpuFitness, Selected, Traffic};
+use heavytune_kernels::gpu::{self, DeviceChoice, DeviceReport, Gpu, GpuFitness, Selected, Traffic};
 
 use crate::error::{Error, Result};
 
@@ -35,6 +35,20 @@ pub struct DeviceSummary {
     /// The first GPU failure; its batch and every later one ran on the CPU (same results).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu_error: Option<String>,
+}
+
+/// The GPU `choice` resolves to, if any, and a line saying what runs the kernels: for the
+/// steps that open their own buffers (the correlation product of `bench ab`).
+pub fn select_gpu(choice: DeviceChoice) -> Result<(Option<Arc<Gpu>>, String)> {
+    match gpu::select(choice).map_err(|e| Error::invalid("--device", format!("{choice}: {e}")))? {
+        Selected::Cpu { reason } => Ok((None, format!("CPU ({reason})"))),
+        Selected::Gpu(g) => {
+            let r = g.report();
+            let line =
+                format!("GPU cuda:{} {} ({}, driver {}, NVRTC {})", r.ordinal, r.name, r.arch, r.driver, r.nvrtc);
+            Ok((Some(g), line))
+        }
+    }
 }
 
 impl Device {

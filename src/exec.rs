@@ -10,6 +10,7 @@ use std::time::Instant;
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use heavytune_kernels::Standardized;
+use heavytune_kernels::gpu::{Gpu, GpuCorr};
 use sqlparser::ast::{AlterTableOperation, ObjectName, RenameTableNameKind, Statement};
 
 use crate::engine::{Engine, QueryOutput, fetch};
@@ -61,10 +62,15 @@ pub async fn execute_statement(engine: &dyn Engine, stmt: &Statement) -> Result<
 /// Runs a plan: its statement and follow-ups, then its kernel step on the SQL's output. The
 /// answer is the last table written, else the last statement's rows.
 pub async fn execute_plan(engine: &dyn Engine, plan: &Plan) -> Result<QueryOutput> {
+    execute_plan_on(engine, plan, None).await
+}
+
+/// As [`execute_plan`], with the kernel step's matrix product on `gpu` when given.
+pub async fn execute_plan_on(engine: &dyn Engine, plan: &Plan, gpu: Option<&Arc<Gpu>>) -> Result<QueryOutput> {
     let out = run_statements(engine, &plan.statement, &plan.then).await?;
     match &plan.kernel {
         None => Ok(out),
-        Some(KernelStep::PairwiseCorr { outputs }) => pairwise_corr(&out, outputs),
+        Some(KernelStep::PairwiseCorr { outputs }) => pairwise_corr(&out, outputs, gpu),
     }
 }
 
@@ -131,7 +137,7 @@ pub fn standardized_rows(out: &QueryOutput) -> Result<(Vec<i64>, Standardized)> 
     Ok((ids, Standardized { n, d, z, flat }))
 }
 
-fn pairwise_corr(out: &QueryOutput, outputs: &[(CorrOutput, String)]) -> Result<QueryOutput> {
+fn pairwise_corr(out: &QueryOutput, outputs: &[(CorrOutput, String)], gpu: Option<&Arc<Gpu>>) -> Result<QueryOutput> {
     let (ids, s) = standardized_rows(out)?;
     let n = s.n;
     if n * n > MAX_KERNEL_ROWS {
@@ -140,7 +146,16 @@ fn pairwise_corr(out: &QueryOutput, outputs: &[(CorrOutput, String)]) -> Result<
             format!("{n} strategies make {} pairs, too many to return as rows; narrow the candidate set", n * n),
         ));
     }
-    let m = s.matrix();
+    let m = match gpu {
+        None => s.matrix(),
+        Some(g) => {
+            let mut m = vec![0.0; n * n];
+            GpuCorr::new(Arc::clone(g), &s)
+                .and_then(|c| c.gram_block(0..n, &mut m))
+                .map_err(|e| Error::invalid("--device", format!("the correlation product on the GPU: {e}")))?;
+            m
+        }
+    };
     let id_a = Int64Array::from_iter_values((0..n).flat_map(|i| std::iter::repeat_n(ids[i], n)));
     let id_b = Int64Array::from_iter_values((0..n).flat_map(|_| ids.iter().copied()));
     let corr = Float64Array::from_iter((0..n * n).map(|k| {

@@ -3,8 +3,9 @@
 //! Data flows one way: [`load`] reads the input files; [`ingest`] puts them into an
 //! [`engine`] as the long tables of [`tables`]; [`stages`] run the [`templates`] there, through
 //! the [`rewrite`] rules, and pull the results as Arrow; the [`kernels`] crate and [`search`]
-//! find the portfolios (on a GPU when [`device`] finds one); [`output`] writes what a person or program reads. [`pipeline`] is that
-//! job end to end, configured by [`spec`] (flags over a legacy [`config`]).
+//! find the portfolios (on a GPU when [`device`] finds one); [`output`] writes what a person
+//! or program reads. [`pipeline`] is that job end to end, configured by [`spec`] (flags over a
+//! legacy [`config`]).
 //!
 //! Around it: [`strategy_metrics`] and [`performance`] (the legacy's per-strategy and portfolio
 //! report figures), [`ulta`] (the legacy inversion), [`score`] (given portfolios), [`query`],

@@ -96,3 +96,40 @@ fn score_takes_the_device_flag_and_bad_values_are_refused() {
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);
     assert!(bad.stderr.contains("\"tpu\"") && bad.stderr.contains("cuda:N"), "{}", bad.stderr);
 }
+
+#[test]
+fn bench_ab_names_what_ran_the_kernel_step() {
+    let sb = Sandbox::new();
+    sb.write("d.csv", DATA.as_bytes());
+    assert!(sb.run(&["load", "--input", "d.csv"]).ok);
+    let ab = |device: &str| {
+        sb.run(&[
+            "bench",
+            "ab",
+            "--query",
+            "pair_corr",
+            "--sample",
+            "4",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+            "--out",
+            "ab",
+            "--device",
+            device,
+        ])
+    };
+    let cpu = ab("cpu");
+    assert!(cpu.ok, "{}", cpu.stderr);
+    let v: Value = serde_json::from_str(&cpu.stdout).unwrap();
+    assert_eq!(v["kernels"], "CPU (--device cpu)");
+    assert_eq!(v["equal"], Value::Bool(true));
+    assert!(v["rules_fired"].as_array().unwrap().iter().any(|r| r == "correlation_to_kernel"), "{v}");
+    if !driver_present() {
+        let cuda = ab("cuda");
+        assert_eq!(cuda.code, Some(2), "{}", cuda.stderr);
+        assert!(cuda.stderr.contains("--device") && cuda.stderr.contains("no CUDA driver"), "{}", cuda.stderr);
+    }
+}

@@ -99,6 +99,10 @@ pub struct AbArgs {
     /// Folder for the JSON record [default: `ab/` in the --db folder].
     #[arg(long, visible_alias = "out-dir", value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Where a plan's kernel step (the correlation product of `correlation_to_kernel`) runs:
+    /// `auto` (a usable GPU, else the CPU, saying why), `cpu`, or `cuda[:N]`.
+    #[arg(long, value_name = "auto|cpu|cuda[:N]", default_value = "auto", value_parser = crate::cli::run::parse_device)]
+    device: heavytune::kernels::gpu::DeviceChoice,
 }
 
 impl QuerySource {
@@ -195,6 +199,7 @@ pub fn cmd_bench(global: &Global, command: BenchCommand) -> anyhow::Result<()> {
     let rt = global.runtime()?;
     let engine = global.connect(&rt, true)?;
     let src = &args.source;
+    let (gpu, kernels) = heavytune::device::select_gpu(args.device)?;
     let bar = global.progress(u64::from(args.warmup + args.runs) * 2, "A/B runs {bar:30} {pos}/{len} {elapsed}");
     let record = rt.run(async {
         let prepared = query::prepare(engine.as_ref(), &src.request()).await?;
@@ -202,7 +207,10 @@ pub fn cmd_bench(global: &Global, command: BenchCommand) -> anyhow::Result<()> {
         if outcome.fired().is_empty() && !global.quiet {
             eprintln!("warning: no rule fired; both sides run the same SQL (heavytune explain --verbose says why)");
         }
-        ab::bench(engine.as_ref(), &prepared, &outcome, args.runs, args.warmup, &|| bar.inc(1)).await
+        ab::bench(engine.as_ref(), &prepared, &outcome, args.runs, args.warmup, (gpu.as_ref(), &kernels), &|| {
+            bar.inc(1)
+        })
+        .await
     });
     bar.finish_and_clear();
     let record = record?;
@@ -228,6 +236,7 @@ fn print_record(r: &AbRecord, path: &std::path::Path) {
         r.query, r.engine, r.machine, r.runs, r.warmup, r.rows
     );
     println!("rules fired: {}", if r.rules_fired.is_empty() { "none".to_owned() } else { r.rules_fired.join(", ") });
+    println!("kernels: {}", r.kernels);
     println!("{:<10} {:>10} {:>10} {:>10}", "seconds", "min", "median", "max");
     for (name, s) in [("original", &r.original.seconds), ("rewritten", &r.rewritten.seconds)] {
         println!("{:<10} {:>10.4} {:>10.4} {:>10.4}", name, s.min, s.median, s.max);

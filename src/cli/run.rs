@@ -126,7 +126,7 @@ pub struct ScoreArgs {
 }
 
 /// `--device`: auto, cpu, cuda or cuda:N.
-fn parse_device(s: &str) -> Result<DeviceChoice, String> {
+pub(crate) fn parse_device(s: &str) -> Result<DeviceChoice, String> {
     s.parse().map_err(|e: heavytune::kernels::gpu::GpuError| e.to_string())
 }
 

@@ -5,11 +5,13 @@
 //!   (2 x days doubles per strategy, 33.5 MB at production shape);
 //! - `single`: P&L rows only (16.8 MB, inside this machine's 32 MiB L3), the standardized sum
 //!   computed on the fly from each strategy's mean and inverse norm;
-//! - `single+prefetch`: the same, prefetching the row three members ahead.
+//! - `single+prefetch`: the same, prefetching the row three members ahead;
+//! - `exact+prefetch`: `(x - mean) / norm` instead of `* inv`: the standardized values the
+//!   SQL template and the CPU compute today, bit for bit, at the cost of a division.
 //!
-//! The single-pass variants are a probe, not a drop-in: `(x - mean) * inv` rounds differently
-//! from the `(x - mean) / norm` that the SQL template and the CPU use today, so adopting it means
-//! changing both together. `N=600` puts the data in L2 and shows the compute ceiling.
+//! The `* inv` variants are a probe, not a drop-in: they round differently from today's
+//! `(x - mean) / norm`, so adopting them means changing the SQL template and the CPU together.
+//! `N=600` puts the data in L2 and shows the compute ceiling.
 //!
 //! `cargo run --release -p heavytune-kernels --example layout_probe` (N=strategies optional).
 
@@ -26,11 +28,13 @@ struct Single<'a> {
     values: &'a [f64],
     mean: Vec<f64>,
     inv: Vec<f64>,
+    /// The norm, infinite for a flat strategy (so its values divide to 0).
+    norm: Vec<f64>,
     zz: &'a [f64],
 }
 
 impl Single<'_> {
-    fn fitness(&self, pf: &[u32], acc: &mut [f64], p: &mut [f64], prefetch: bool) -> f64 {
+    fn fitness(&self, pf: &[u32], acc: &mut [f64], p: &mut [f64], prefetch: bool, exact: bool) -> f64 {
         acc.iter_mut().for_each(|a| *a = 0.0);
         let mut z2 = 0.0;
         for (j, &i) in pf.iter().enumerate() {
@@ -43,11 +47,18 @@ impl Single<'_> {
                 }
             }
             let row = &self.values[i as usize * D..(i as usize + 1) * D];
-            let (m, iv) = (self.mean[i as usize], self.inv[i as usize]);
+            let (m, iv, norm) = (self.mean[i as usize], self.inv[i as usize], self.norm[i as usize]);
             let (r, zs) = acc.split_at_mut(D);
-            for ((r, z), &x) in r.iter_mut().zip(zs.iter_mut()).zip(row) {
-                *r += x;
-                *z += (x - m) * iv;
+            if exact {
+                for ((r, z), &x) in r.iter_mut().zip(zs.iter_mut()).zip(row) {
+                    *r += x;
+                    *z += (x - m) / norm;
+                }
+            } else {
+                for ((r, z), &x) in r.iter_mut().zip(zs.iter_mut()).zip(row) {
+                    *r += x;
+                    *z += (x - m) * iv;
+                }
             }
             z2 += self.zz[i as usize];
         }
@@ -92,19 +103,20 @@ fn main() {
             pf
         })
         .collect();
-    let (mut mean, mut inv) = (vec![0.0; n], vec![0.0; n]);
+    let (mut mean, mut inv, mut norms) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
     for s in 0..n {
         let x = &values[s * D..(s + 1) * D];
         let m = x.iter().sum::<f64>() / D as f64;
         let norm = x.iter().map(|v| (v - m) * (v - m)).sum::<f64>().sqrt();
-        (mean[s], inv[s]) = (m, if norm > 0.0 { 1.0 / norm } else { 0.0 });
+        (mean[s], inv[s], norms[s]) =
+            (m, if norm > 0.0 { 1.0 / norm } else { 0.0 }, if norm > 0.0 { norm } else { f64::INFINITY });
     }
-    let single = Single { values: &values, mean, inv, zz: ev.squared_norms() };
-    let run_single = |prefetch: bool| {
+    let single = Single { values: &values, mean, inv, norm: norms, zz: ev.squared_norms() };
+    let run_single = |prefetch: bool, exact: bool| {
         let v: Vec<f64> = portfolios
             .par_iter()
             .with_min_len(64)
-            .map_init(|| (vec![0.0; 2 * D], vec![0.0; D]), |(a, p), pf| single.fitness(pf, a, p, prefetch))
+            .map_init(|| (vec![0.0; 2 * D], vec![0.0; D]), |(a, p), pf| single.fitness(pf, a, p, prefetch, exact))
             .collect();
         std::hint::black_box(v);
     };
@@ -113,12 +125,14 @@ fn main() {
         let panel = per_second(2.0, || {
             std::hint::black_box(ev.evaluate_batch(&portfolios, 64));
         });
-        let plain = per_second(2.0, || run_single(false));
-        let prefetched = per_second(2.0, || run_single(true));
+        let plain = per_second(2.0, || run_single(false, false));
+        let prefetched = per_second(2.0, || run_single(true, false));
+        let exact = per_second(2.0, || run_single(true, true));
         println!(
-            "round {round}: panel {panel:.0}/s, single {plain:.0}/s ({:.2}x), single+prefetch {prefetched:.0}/s ({:.2}x)",
+            "round {round}: panel {panel:.0}/s, single {plain:.0}/s ({:.2}x), single+prefetch {prefetched:.0}/s ({:.2}x), exact+prefetch {exact:.0}/s ({:.2}x)",
             plain / panel,
-            prefetched / panel
+            prefetched / panel,
+            exact / panel
         );
     }
 }

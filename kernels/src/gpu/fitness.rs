@@ -203,25 +203,10 @@ impl GpuFitness {
             let mut out = s.alloc_zeros::<f64>(chunk.len() * 3).map_err(GpuError::driver("allocating scores"))?;
             let f = self.gpu.function(&BATCH_FITNESS)?;
             let (batch, kk) = (to_i32(chunk.len(), "batch")?, to_i32(k, "portfolio size")?);
-            Args::new(s, &f, &BATCH_FITNESS)
-                .buffer(&self.panel)
-                .buffer(&self.zz)
-                .int(&self.d)
-                .buffer(&members_dev)
-                .int(&batch)
-                .int(&kk)
-                .int(&self.metric)
-                .real(&self.weight)
-                .real(&self.threshold)
-                .buffer(&self.labels)
-                .buffer(&self.desired)
-                .int(&self.n_desired)
-                .real(&self.balance_factor)
-                .buffer_mut(&mut out)
-                .launch(self.config(chunk.len()))?;
-            let scores = s.clone_dtoh(&out).map_err(GpuError::driver("downloading scores"))?;
-            self.count(4 * members.len(), scores.len() * 8, chunk.len());
-            evals.extend(scores.chunks_exact(3).map(|c| Eval { fitness: c[0], base_fitness: c[1], avg_corr: c[2] }));
+            let mut args = Args::new(s, &f, &BATCH_FITNESS);
+            args.buffer(&self.panel).buffer(&self.zz).int(&self.d).buffer(&members_dev).int(&batch).int(&kk);
+            self.rule(&mut args).buffer_mut(&mut out).launch(self.config(chunk.len()))?;
+            evals.extend(self.scores(&out, 4 * members.len())?);
         }
         Ok(evals)
     }
@@ -257,28 +242,28 @@ impl GpuFitness {
         let f = self.gpu.function(&SWAP_FITNESS)?;
         let (kk, count, base_zz) =
             (to_i32(k, "portfolio size")?, to_i32(swaps.len(), "swaps")?, inc.sum_squared_norms());
-        Args::new(s, &f, &SWAP_FITNESS)
-            .buffer(&self.panel)
-            .buffer(&self.zz)
-            .int(&self.d)
-            .buffer(&sums)
-            .real(&base_zz)
-            .buffer(&members)
-            .int(&kk)
-            .buffer(&positions_dev)
-            .buffer(&incoming_dev)
-            .int(&count)
-            .int(&self.metric)
+        let mut args = Args::new(s, &f, &SWAP_FITNESS);
+        args.buffer(&self.panel).buffer(&self.zz).int(&self.d).buffer(&sums).real(&base_zz).buffer(&members).int(&kk);
+        args.buffer(&positions_dev).buffer(&incoming_dev).int(&count);
+        self.rule(&mut args).buffer_mut(&mut out).launch(self.config(swaps.len()))?;
+        self.scores(&out, 8 * inc.sums().len() + 8 + 4 * (k + 2 * swaps.len()))
+    }
+
+    /// The scoring rule's arguments, the same run in both kernels' parameter lists.
+    fn rule<'a, 'b>(&'a self, args: &'b mut Args<'a>) -> &'b mut Args<'a> {
+        args.int(&self.metric)
             .real(&self.weight)
             .real(&self.threshold)
             .buffer(&self.labels)
             .buffer(&self.desired)
             .int(&self.n_desired)
             .real(&self.balance_factor)
-            .buffer_mut(&mut out)
-            .launch(self.config(swaps.len()))?;
-        let scores = s.clone_dtoh(&out).map_err(GpuError::driver("downloading scores"))?;
-        self.count(8 * inc.sums().len() + 8 + 4 * (k + 2 * swaps.len()), scores.len() * 8, swaps.len());
+    }
+
+    /// Downloads three doubles per candidate as scores, counting `up` bytes sent for them.
+    fn scores(&self, out: &CudaSlice<f64>, up: usize) -> Result<Vec<Eval>, GpuError> {
+        let scores = self.gpu.stream.clone_dtoh(out).map_err(GpuError::driver("downloading scores"))?;
+        self.count(up, scores.len() * 8, scores.len() / 3);
         Ok(scores.chunks_exact(3).map(|c| Eval { fitness: c[0], base_fitness: c[1], avg_corr: c[2] }).collect())
     }
 

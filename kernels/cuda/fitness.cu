@@ -1,8 +1,8 @@
 // fitness.cu: batch fitness of candidate portfolios, the GPU twin of Evaluator::evaluate
 // (kernels/src/fitness.rs).
 //
-// Layout: one warp per candidate. The panel is the CPU evaluator's own: each strategy's P&L
-// then its standardized values, 2 * d doubles side by side, uploaded once per run, so a member
+// Layout: one warp per candidate. The panel holds each strategy's P&L then its standardized
+// values (the CPU's bits), 2 * d doubles side by side, uploaded once per run, so a member
 // costs one contiguous row read (coalesced across the warp) and the standardized values are
 // the CPU's bits (no z recomputed from a mean and an inverse norm, which would round
 // differently). Lane l owns columns l, l + 32, ...: it adds its columns of each member's row in

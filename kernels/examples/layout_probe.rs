@@ -1,19 +1,16 @@
-//! Measures the CPU batch fitness's memory layout against the single-pass layout that issue 13
-//! proposes, on production-shape random data, two ways each, in one run (rounds alternate):
+//! Measures the CPU batch fitness's layout against the one it replaced and one it could go to,
+//! on production-shape random data, in one run (the layouts alternate within each round):
 //!
-//! - `panel`: today's [`Evaluator`]: each strategy's P&L and standardized values side by side
-//!   (2 x days doubles per strategy, 33.5 MB at production shape);
-//! - `single`: P&L rows only (16.8 MB, inside this machine's 32 MiB L3), the standardized sum
-//!   computed on the fly from each strategy's mean and inverse norm;
-//! - `single+prefetch`: the same, prefetching the row three members ahead;
-//! - `exact+prefetch`: `(x - mean) / norm` instead of `* inv`: the standardized values the
-//!   SQL template and the CPU compute today, bit for bit, at the cost of a division.
+//! - `panel`: the former layout, each strategy's P&L and standardized values side by side
+//!   (2 x days doubles per strategy, 33.5 MB at production shape), as this probe sums it;
+//! - `evaluator`: today's [`Evaluator`]: P&L rows only (16.8 MB, inside this machine's 32 MiB
+//!   L3), the standardized values computed on the fly as `(x - mean) / norm` (the same bits),
+//!   the row three members ahead prefetched;
+//! - `mul`: the same with `(x - mean) * inv_norm`, which rounds differently (adopting it would
+//!   mean changing the SQL template and the CPU together).
 //!
-//! The `* inv` variants are a probe, not a drop-in: they round differently from today's
-//! `(x - mean) / norm`, so adopting them means changing the SQL template and the CPU together.
-//! `N=600` puts the data in L2 and shows the compute ceiling.
-//!
-//! `cargo run --release -p heavytune-kernels --example layout_probe` (N=strategies optional).
+//! `N=600` puts the data in L2 and shows the compute ceiling. Run with
+//! `cargo run --release -p heavytune-kernels --example layout_probe`.
 
 use std::time::Instant;
 
@@ -24,49 +21,59 @@ const D: usize = 82;
 const K: usize = 50;
 const BATCH: usize = 4096;
 
-struct Single<'a> {
+/// One portfolio's fitness with its scratch buffers.
+type Score<'a> = dyn Fn(&[u32], &mut [f64], &mut [f64]) -> f64 + Sync + 'a;
+
+/// The former [returns | z] rows, or the P&L rows with a multiplication by the inverse norm.
+struct Probe<'a> {
+    panel: Vec<f64>,
     values: &'a [f64],
     mean: Vec<f64>,
     inv: Vec<f64>,
-    /// The norm, infinite for a flat strategy (so its values divide to 0).
-    norm: Vec<f64>,
     zz: &'a [f64],
 }
 
-impl Single<'_> {
-    fn fitness(&self, pf: &[u32], acc: &mut [f64], p: &mut [f64], prefetch: bool, exact: bool) -> f64 {
-        acc.iter_mut().for_each(|a| *a = 0.0);
-        let mut z2 = 0.0;
-        for (j, &i) in pf.iter().enumerate() {
-            #[cfg(target_arch = "x86_64")]
-            if prefetch && let Some(&ahead) = pf.get(j + 3) {
-                let row = &self.values[ahead as usize * D..(ahead as usize + 1) * D];
-                for line in row.chunks(8) {
-                    // SAFETY: a prefetch hint of a valid address; it reads nothing.
-                    unsafe { std::arch::x86_64::_mm_prefetch(line.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0) };
-                }
-            }
-            let row = &self.values[i as usize * D..(i as usize + 1) * D];
-            let (m, iv, norm) = (self.mean[i as usize], self.inv[i as usize], self.norm[i as usize]);
-            let (r, zs) = acc.split_at_mut(D);
-            if exact {
-                for ((r, z), &x) in r.iter_mut().zip(zs.iter_mut()).zip(row) {
-                    *r += x;
-                    *z += (x - m) / norm;
-                }
-            } else {
-                for ((r, z), &x) in r.iter_mut().zip(zs.iter_mut()).zip(row) {
-                    *r += x;
-                    *z += (x - m) * iv;
-                }
-            }
-            z2 += self.zz[i as usize];
-        }
+impl Probe<'_> {
+    fn finish(acc: &[f64], p: &mut [f64], z2: f64) -> f64 {
         let kf = K as f64;
         p.iter_mut().zip(&acc[..D]).for_each(|(p, a)| *p = a / kf);
         let (base, _) = base_fitness(Metric::Ratio, p);
         let zsum2: f64 = acc[D..].iter().map(|v| v * v).sum();
         base - 10.0 * (zsum2 - z2) / (kf * (kf - 1.0))
+    }
+
+    fn panel_fitness(&self, pf: &[u32], acc: &mut [f64], p: &mut [f64]) -> f64 {
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        let mut z2 = 0.0;
+        for &i in pf {
+            let row = &self.panel[i as usize * 2 * D..(i as usize + 1) * 2 * D];
+            acc.iter_mut().zip(row).for_each(|(a, x)| *a += x);
+            z2 += self.zz[i as usize];
+        }
+        Self::finish(acc, p, z2)
+    }
+
+    fn mul_fitness(&self, pf: &[u32], acc: &mut [f64], p: &mut [f64]) -> f64 {
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        let mut z2 = 0.0;
+        for (j, &i) in pf.iter().enumerate() {
+            #[cfg(target_arch = "x86_64")]
+            if let Some(&ahead) = pf.get(j + 3) {
+                for line in self.values[ahead as usize * D..(ahead as usize + 1) * D].chunks(8) {
+                    // SAFETY: a prefetch hint of a valid address; it reads nothing.
+                    unsafe { std::arch::x86_64::_mm_prefetch(line.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0) };
+                }
+            }
+            let row = &self.values[i as usize * D..(i as usize + 1) * D];
+            let (m, iv) = (self.mean[i as usize], self.inv[i as usize]);
+            let (r, zs) = acc.split_at_mut(D);
+            for ((r, z), &x) in r.iter_mut().zip(zs.iter_mut()).zip(row) {
+                *r += x;
+                *z += (x - m) * iv;
+            }
+            z2 += self.zz[i as usize];
+        }
+        Self::finish(acc, p, z2)
     }
 }
 
@@ -103,36 +110,33 @@ fn main() {
             pf
         })
         .collect();
-    let (mut mean, mut inv, mut norms) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let (mut mean, mut inv) = (vec![0.0; n], vec![0.0; n]);
     for s in 0..n {
         let x = &values[s * D..(s + 1) * D];
         let m = x.iter().sum::<f64>() / D as f64;
         let norm = x.iter().map(|v| (v - m) * (v - m)).sum::<f64>().sqrt();
-        (mean[s], inv[s], norms[s]) =
-            (m, if norm > 0.0 { 1.0 / norm } else { 0.0 }, if norm > 0.0 { norm } else { f64::INFINITY });
+        (mean[s], inv[s]) = (m, if norm > 0.0 { 1.0 / norm } else { 0.0 });
     }
-    let single = Single { values: &values, mean, inv, norm: norms, zz: ev.squared_norms() };
-    let run_single = |prefetch: bool, exact: bool| {
+    let probe = Probe { panel: ev.panel(), values: &values, mean, inv, zz: ev.squared_norms() };
+    let run = |f: &Score| {
         let v: Vec<f64> = portfolios
             .par_iter()
             .with_min_len(64)
-            .map_init(|| (vec![0.0; 2 * D], vec![0.0; D]), |(a, p), pf| single.fitness(pf, a, p, prefetch, exact))
+            .map_init(|| (vec![0.0; 2 * D], vec![0.0; D]), |(a, p), pf| f(pf, a, p))
             .collect();
         std::hint::black_box(v);
     };
     println!("{n} strategies x {D} days, size {K}, batch {BATCH}, {} threads", rayon::current_num_threads());
     for round in 0..3 {
-        let panel = per_second(2.0, || {
+        let panel = per_second(2.0, || run(&|pf, a, p| probe.panel_fitness(pf, a, p)));
+        let evaluator = per_second(2.0, || {
             std::hint::black_box(ev.evaluate_batch(&portfolios, 64));
         });
-        let plain = per_second(2.0, || run_single(false, false));
-        let prefetched = per_second(2.0, || run_single(true, false));
-        let exact = per_second(2.0, || run_single(true, true));
+        let mul = per_second(2.0, || run(&|pf, a, p| probe.mul_fitness(pf, a, p)));
         println!(
-            "round {round}: panel {panel:.0}/s, single {plain:.0}/s ({:.2}x), single+prefetch {prefetched:.0}/s ({:.2}x), exact+prefetch {exact:.0}/s ({:.2}x)",
-            plain / panel,
-            prefetched / panel,
-            exact / panel
+            "round {round}: panel {panel:.0}/s, evaluator {evaluator:.0}/s ({:.2}x), mul {mul:.0}/s ({:.2}x)",
+            evaluator / panel,
+            mul / panel
         );
     }
 }

@@ -8,28 +8,46 @@
 //! is decided exactly, by comparing the values (SQL: `MIN(pnl) = MAX(pnl)`), never by a rounded
 //! norm (a constant 0.1 series has a norm of rounding noise, not 0).
 
+/// A column's mean and norm, in the order of operations of `sql/standardize.sql`, and whether
+/// it is flat (all values equal, or a zero norm): its standardized values are then zeros.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Moments {
+    pub mean: f64,
+    pub norm: f64,
+    pub flat: bool,
+}
+
+impl Moments {
+    pub fn of(x: &[f64]) -> Moments {
+        let all_equal = x.iter().all(|&v| v == x[0]);
+        let mut sum = 0.0;
+        for &v in x {
+            sum += v;
+        }
+        let mean = sum / x.len() as f64;
+        let mut squares = 0.0;
+        for &v in x {
+            let c = v - mean;
+            squares += c * c;
+        }
+        let norm = squares.sqrt();
+        Moments { mean, norm, flat: all_equal || norm == 0.0 }
+    }
+
+    /// The standardized value of `v` (0 when the column is flat).
+    #[inline]
+    pub fn z(&self, v: f64) -> f64 {
+        if self.flat { 0.0 } else { (v - self.mean) / self.norm }
+    }
+}
+
 /// Standardizes `x` into `z`; returns whether the column is flat (all values equal, or a zero
 /// norm), in which case `z` is all zeros.
 pub fn standardize(x: &[f64], z: &mut [f64]) -> bool {
     assert_eq!(x.len(), z.len(), "one standardized value per value");
-    let flat = x.iter().all(|&v| v == x[0]);
-    let mut sum = 0.0;
-    for &v in x {
-        sum += v;
-    }
-    let mean = sum / x.len() as f64;
-    let mut squares = 0.0;
-    for &v in x {
-        let c = v - mean;
-        squares += c * c;
-    }
-    let norm = squares.sqrt();
-    if flat || norm == 0.0 {
-        z.fill(0.0);
-        return true;
-    }
-    z.iter_mut().zip(x).for_each(|(zv, v)| *zv = (v - mean) / norm);
-    false
+    let m = Moments::of(x);
+    z.iter_mut().zip(x).for_each(|(zv, &v)| *zv = m.z(v));
+    m.flat
 }
 
 /// |z|^2 of a standardized column, summed in day order (1 up to rounding, or 0 when flat).

@@ -1,5 +1,6 @@
 //! Single-strategy swaps scored from a portfolio's running sums: two rows read per swap (the
-//! one leaving and the one coming in), not k.
+//! one leaving and the one coming in), not k. The members' standardized rows are kept, so only
+//! the incoming strategy's are computed per swap.
 
 use crate::fitness::{Eval, Evaluator, Scratch};
 
@@ -11,13 +12,20 @@ pub struct Incremental {
     zz: f64,
     counts: Vec<i64>,
     eval: Eval,
+    /// The members' standardized rows, `n_days` each, in member order.
+    member_z: Vec<f64>,
 }
 
 impl Incremental {
     pub fn new(ev: &Evaluator, portfolio: Vec<u32>, s: &mut Scratch) -> Self {
         let eval = ev.evaluate(&portfolio, s);
         let zz = portfolio.iter().map(|&i| ev.zz[i as usize]).sum();
-        Incremental { acc: s.acc.clone(), counts: s.counts.clone(), members: portfolio, zz, eval }
+        let d = ev.n_days();
+        let mut member_z = vec![0.0; portfolio.len() * d];
+        for (row, &m) in member_z.chunks_mut(d.max(1)).zip(&portfolio) {
+            ev.z_row(m, row);
+        }
+        Incremental { acc: s.acc.clone(), counts: s.counts.clone(), members: portfolio, zz, eval, member_z }
     }
 
     pub fn members(&self) -> &[u32] {
@@ -38,10 +46,17 @@ impl Incremental {
     /// Scores the portfolio with `members[pos]` replaced by `incoming`, without changing it.
     pub fn try_swap(&self, ev: &Evaluator, pos: usize, incoming: u32, s: &mut Scratch) -> Eval {
         let out = self.members[pos];
-        let (row_out, row_in) = (ev.row(out), ev.row(incoming));
-        s.acc.iter_mut().zip(&self.acc).zip(row_in.iter().zip(row_out)).for_each(|((a, base), (i, o))| {
-            *a = base + i - o;
-        });
+        let d = ev.n_days();
+        let (x_out, x_in) = (ev.returns(out), ev.returns(incoming));
+        // The incoming row's standardized values go through `p` (free until `finish`).
+        ev.z_row(incoming, &mut s.p);
+        let z_out = &self.member_z[pos * d..(pos + 1) * d];
+        let (acc_r, acc_z) = s.acc.split_at_mut(d);
+        let (base_r, base_z) = self.acc.split_at(d);
+        for t in 0..d {
+            acc_r[t] = base_r[t] + x_in[t] - x_out[t];
+            acc_z[t] = base_z[t] + s.p[t] - z_out[t];
+        }
         if let Some(b) = &ev.balance {
             s.counts.copy_from_slice(&self.counts);
             s.counts[b.labels[out as usize] as usize] -= 1;
@@ -60,6 +75,8 @@ impl Incremental {
             self.counts.copy_from_slice(&s.counts);
         }
         self.zz += ev.zz[incoming as usize] - ev.zz[out as usize];
+        let d = ev.n_days();
+        ev.z_row(incoming, &mut self.member_z[pos * d..(pos + 1) * d]);
         self.members[pos] = incoming;
         self.eval = eval;
     }

@@ -81,7 +81,8 @@ impl GpuFitness {
     pub fn new(gpu: Arc<Gpu>, ev: &Evaluator) -> Result<GpuFitness, GpuError> {
         let s = &gpu.stream;
         let up = GpuError::driver("uploading the panel");
-        let panel = s.clone_htod(ev.panel()).map_err(up)?;
+        let panel_rows = ev.panel();
+        let panel = s.clone_htod(&panel_rows).map_err(up)?;
         let zz = s.clone_htod(ev.squared_norms()).map_err(GpuError::driver("uploading |z|^2"))?;
         let (labels, desired, factor): (Vec<u16>, Vec<i32>, f64) = match ev.balance() {
             Some(b) => (
@@ -96,7 +97,7 @@ impl GpuFitness {
         };
         let n_desired = if ev.balance().is_some() { desired.len() / 2 } else { 0 };
         let setup_bytes =
-            (8 * (ev.panel().len() + ev.squared_norms().len()) + 2 * labels.len() + 4 * desired.len()) as u64;
+            (8 * (panel_rows.len() + ev.squared_norms().len()) + 2 * labels.len() + 4 * desired.len()) as u64;
         let labels = s.clone_htod(&labels).map_err(GpuError::driver("uploading labels"))?;
         let desired = s.clone_htod(&desired).map_err(GpuError::driver("uploading labels"))?;
         Ok(GpuFitness {

@@ -3,9 +3,10 @@
 //!
 //! - `panel`: the former layout, each strategy's P&L and standardized values side by side
 //!   (2 x days doubles per strategy, 33.5 MB at production shape), as this probe sums it;
-//! - `evaluator`: today's [`Evaluator`]: P&L rows only (16.8 MB, inside this machine's 32 MiB
-//!   L3), the standardized values computed on the fly as `(x - mean) / norm` (the same bits),
-//!   the row three members ahead prefetched;
+//! - `evaluator`: today's [`Evaluator`]: P&L rows (16.8 MB at production shape, inside this
+//!   machine's 32 MiB L3) with the standardized values computed on the fly as
+//!   `(x - mean) / norm` (the same bits), the row three members ahead prefetched; below
+//!   `STORE_Z_MAX_BYTES` (as with `N=600`) it reads stored standardized values instead;
 //! - `mul`: the same with `(x - mean) * inv_norm`, which rounds differently (adopting it would
 //!   mean changing the SQL template and the CPU together).
 //!

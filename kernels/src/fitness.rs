@@ -19,6 +19,11 @@ use crate::standardize::{Moments, squared_norm};
 /// Rows prefetched ahead of the one being summed.
 const PREFETCH_AHEAD: usize = 3;
 
+/// Largest P&L-plus-z size for which the standardized values are stored rather than computed
+/// on the fly: data this small stays in the caches either way, and reading z beats dividing
+/// (see `examples/layout_probe.rs` and reports/README.md).
+pub const STORE_Z_MAX_BYTES: usize = 8 << 20;
+
 /// The correlation penalty: `weight * avg_corr`, halved for `ratio` and `less max dd` when the
 /// portfolio's max drawdown is under `drawdown_threshold`.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -91,9 +96,13 @@ pub struct Evaluator {
     values: Vec<f64>,
     /// Each strategy's mean and norm (`standardize`'s), from which its z is computed.
     moments: Vec<Moments>,
-    /// Standardized values given from elsewhere that `moments` do not reproduce bit for bit
-    /// (an engine that sums in another order): then they are read instead.
-    given_z: Option<Vec<f64>>,
+    /// The [returns | z] rows side by side (`2 * n_days` each), read instead of computing z:
+    /// kept when they fit [`STORE_Z_MAX_BYTES`] (the division per value then costs more than
+    /// the reads), or when the z were given from elsewhere and `moments` do not reproduce them
+    /// bit for bit (an engine that sums in another order).
+    panel: Option<Vec<f64>>,
+    /// Whether the panel's z came from elsewhere with other bits (then they are always read).
+    z_foreign: bool,
     /// |z|^2 of each strategy (1, or 0 for a flat one).
     pub(crate) zz: Vec<f64>,
 }
@@ -136,9 +145,18 @@ impl Evaluator {
         let row = |s: usize| n_days * s..n_days * (s + 1);
         let moments: Vec<Moments> = (0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect();
         let own_z = |s: usize| values[row(s)].iter().map(|&v| moments[s].z(v)).collect::<Vec<f64>>();
-        // Given z that are the bits of the on-the-fly values are not kept.
+        // Given z that are the bits of the on-the-fly values need not be kept.
         let same = |z: &[f64], s: usize| z[row(s)].iter().zip(own_z(s)).all(|(a, b)| a.to_bits() == b.to_bits());
-        let given_z = z.filter(|z| !(0..n_strategies).into_par_iter().all(|s| same(z, s))).map(<[f64]>::to_vec);
+        let foreign = z.filter(|z| !(0..n_strategies).into_par_iter().all(|s| same(z, s)));
+        let small = 2 * 8 * n_strategies * n_days <= STORE_Z_MAX_BYTES;
+        let z_foreign = foreign.is_some();
+        let z_of = |s: usize| match foreign {
+            Some(z) => z[row(s)].to_vec(),
+            None => own_z(s),
+        };
+        let panel = (z_foreign || small).then(|| {
+            (0..n_strategies).into_par_iter().flat_map_iter(|s| values[row(s)].iter().copied().chain(z_of(s))).collect()
+        });
         let zz = (0..n_strategies)
             .into_par_iter()
             .map(|s| match z {
@@ -154,9 +172,20 @@ impl Evaluator {
             n_strategies,
             values: values[..n_strategies * n_days].to_vec(),
             moments,
-            given_z,
+            panel,
+            z_foreign,
             zz,
         }
+    }
+
+    /// This evaluator computing its standardized values on the fly (unless they were given
+    /// with other bits): the layout of data beyond [`STORE_Z_MAX_BYTES`], for tests and
+    /// benchmarks of it on small data. Scores do not change.
+    pub fn computing_z(mut self) -> Self {
+        if !self.z_foreign {
+            self.panel = None;
+        }
+        self
     }
 
     pub fn metric(&self) -> Metric {
@@ -183,8 +212,10 @@ impl Evaluator {
 
     /// The standardized column of strategy `s` (zeros for a flat strategy).
     pub fn standardized(&self, s: u32) -> Cow<'_, [f64]> {
-        match &self.given_z {
-            Some(z) => Cow::Borrowed(&z[s as usize * self.n_days..(s as usize + 1) * self.n_days]),
+        match &self.panel {
+            Some(panel) => {
+                Cow::Borrowed(&panel[(2 * s as usize + 1) * self.n_days..(2 * s as usize + 2) * self.n_days])
+            }
             None => Cow::Owned(self.returns(s).iter().map(|&v| self.moments[s as usize].z(v)).collect()),
         }
     }
@@ -193,22 +224,21 @@ impl Evaluator {
     #[inline]
     pub(crate) fn add_row(&self, acc: &mut [f64], s: u32) {
         let d = self.n_days;
+        if let Some(panel) = &self.panel {
+            let row = &panel[2 * s as usize * d..2 * (s as usize + 1) * d];
+            acc.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+            return;
+        }
         let x = self.returns(s);
         let (r, z) = acc.split_at_mut(d);
         let m = self.moments[s as usize];
-        match &self.given_z {
-            Some(given) => {
-                let zs = &given[s as usize * d..(s as usize + 1) * d];
-                r.iter_mut().zip(x).for_each(|(a, v)| *a += v);
-                z.iter_mut().zip(zs).for_each(|(a, v)| *a += v);
-            }
+        if m.flat {
             // A flat strategy adds zeros: its standardized sums stay as they are.
-            None if m.flat => r.iter_mut().zip(x).for_each(|(a, v)| *a += v),
-            None => {
-                for ((a, b), &v) in r.iter_mut().zip(z.iter_mut()).zip(x) {
-                    *a += v;
-                    *b += (v - m.mean) / m.norm;
-                }
+            r.iter_mut().zip(x).for_each(|(a, v)| *a += v);
+        } else {
+            for ((a, b), &v) in r.iter_mut().zip(z.iter_mut()).zip(x) {
+                *a += v;
+                *b += (v - m.mean) / m.norm;
             }
         }
     }
@@ -216,8 +246,8 @@ impl Evaluator {
     /// Writes strategy `s`'s standardized values into `out` (`n_days` values).
     #[inline]
     pub(crate) fn z_row(&self, s: u32, out: &mut [f64]) {
-        match &self.given_z {
-            Some(z) => out.copy_from_slice(&z[s as usize * self.n_days..(s as usize + 1) * self.n_days]),
+        match &self.panel {
+            Some(_) => out.copy_from_slice(&self.standardized(s)),
             None => {
                 let m = self.moments[s as usize];
                 out.iter_mut().zip(self.returns(s)).for_each(|(z, &v)| *z = m.z(v));
@@ -241,6 +271,9 @@ impl Evaluator {
     /// The [returns | z] rows side by side, `2 * n_days` values per strategy: the layout the
     /// GPU kernels read (built for their one upload).
     pub fn panel(&self) -> Vec<f64> {
+        if let Some(panel) = &self.panel {
+            return panel.clone();
+        }
         let mut panel = Vec::with_capacity(2 * self.values.len());
         for s in 0..self.n_strategies as u32 {
             panel.extend_from_slice(self.returns(s));
@@ -264,7 +297,9 @@ impl Evaluator {
         s.acc.iter_mut().for_each(|a| *a = 0.0);
         let mut zz = 0.0;
         for (j, &i) in portfolio.iter().enumerate() {
-            if let Some(&ahead) = portfolio.get(j + PREFETCH_AHEAD) {
+            if let Some(&ahead) = portfolio.get(j + PREFETCH_AHEAD)
+                && self.panel.is_none()
+            {
                 self.prefetch(ahead);
             }
             self.add_row(&mut s.acc, i);
@@ -358,17 +393,47 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn given_z_are_read_only_when_they_are_not_the_own_bits() {
+    fn stored_and_computed_z_give_the_same_bits() {
+        let mut values = data(40, 30, 9);
+        values[2 * 30..3 * 30].iter_mut().for_each(|v| *v = 0.1); // flat, rounding noise
+        values[7 * 30 + 4] = f64::NAN;
+        let balance = Balance {
+            labels: (0..40).map(|i| (i % 2) as u16).collect(),
+            desired: vec![(1, 2)],
+            factor: 0.5,
+            n_labels: 2,
+        };
+        let stored = Evaluator::new(&values, 30, Metric::Expectancy, Penalty::default(), Some(balance.clone()));
+        let computed = Evaluator::new(&values, 30, Metric::Expectancy, Penalty::default(), Some(balance)).computing_z();
+        assert!(stored.panel.is_some() && computed.panel.is_none());
+        let pfs: Vec<Vec<u32>> = (0..60).map(|i| vec![i % 40, (i * 7 + 2) % 40, 2, (i * 3 + 7) % 40]).collect();
+        let pfs: Vec<Vec<u32>> = pfs.into_iter().filter(|p| (1..p.len()).all(|j| !p[..j].contains(&p[j]))).collect();
+        let (a, b) = (stored.evaluate_batch(&pfs, 4), computed.evaluate_batch(&pfs, 4));
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                x.fitness.to_bits() == y.fitness.to_bits() || (x.fitness.is_nan() && y.fitness.is_nan()),
+                "{x:?} {y:?}"
+            );
+            assert!(x.avg_corr.to_bits() == y.avg_corr.to_bits() || (x.avg_corr.is_nan() && y.avg_corr.is_nan()));
+        }
+        let bits = |z: &[f64]| z.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for s in 0..40u32 {
+            assert_eq!(bits(&stored.standardized(s)), bits(&computed.standardized(s)), "strategy {s}");
+        }
+    }
+
+    #[test]
+    fn given_z_are_kept_only_when_they_are_not_the_own_bits() {
         let mut values = data(12, 9, 8);
         values[3 * 9..4 * 9].iter_mut().for_each(|v| *v = 0.1); // flat
         let local = Evaluator::new(&values, 9, Metric::Ratio, Penalty::default(), None);
         let z: Vec<f64> = (0..12u32).flat_map(|s| local.standardized(s).to_vec()).collect();
         let same = Evaluator::with_standardized(&values, &z, 9, Metric::Ratio, Penalty::default(), None);
-        assert!(same.given_z.is_none(), "the own bits are computed on the fly");
+        assert_eq!(same.panel.as_deref(), local.panel.as_deref(), "the own bits are not kept as given");
         let mut other = z.clone();
         other[5] += 1e-3; // not the own bits
         let read = Evaluator::with_standardized(&values, &other, 9, Metric::Ratio, Penalty::default(), None);
-        assert!(read.given_z.is_some());
+        assert!(read.z_foreign);
         assert_eq!(read.standardized(0)[5], other[5]);
         let pf = [0u32, 3, 7];
         let (a, b) = (local.evaluate(&pf, &mut local.scratch()), read.evaluate(&pf, &mut read.scratch()));

@@ -92,6 +92,26 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     #[test]
+    fn swaps_give_the_same_bits_with_stored_and_computed_z() {
+        let values = data(30, 25, 12);
+        let stored = Evaluator::new(&values, 25, Metric::Ratio, Penalty::default(), None);
+        let computed = Evaluator::new(&values, 25, Metric::Ratio, Penalty::default(), None).computing_z();
+        let (mut s1, mut s2) = (stored.scratch(), computed.scratch());
+        let mut a = Incremental::new(&stored, vec![0, 3, 6, 9], &mut s1);
+        let mut b = Incremental::new(&computed, vec![0, 3, 6, 9], &mut s2);
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        for _ in 0..100 {
+            let (pos, incoming) = (rng.random_range(0..4), rng.random_range(10..30u32));
+            let (ea, eb) = (a.try_swap(&stored, pos, incoming, &mut s1), b.try_swap(&computed, pos, incoming, &mut s2));
+            assert_eq!(ea.fitness.to_bits(), eb.fitness.to_bits());
+            if rng.random_bool(0.5) && !a.members().contains(&incoming) {
+                a.commit_swap(&stored, pos, incoming, ea, &s1);
+                b.commit_swap(&computed, pos, incoming, eb, &s2);
+            }
+        }
+    }
+
+    #[test]
     fn swaps_match_full_evaluation() {
         let values = data(50, 40, 2);
         let labels = (0..50).map(|i| (i % 3) as u16).collect();

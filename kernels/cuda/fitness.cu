@@ -29,11 +29,11 @@ extern "C" __global__ void ht_batch_fitness(const double* __restrict__ panel, co
                                             const int* __restrict__ desired, int n_desired,
                                             double balance_factor, double* __restrict__ out) {
     HT_DYNAMIC_SHARED(double, shared);
-    const int lane = threadIdx.x % 32;
-    const int warp = threadIdx.x / 32;
-    const long long candidate = (long long)blockIdx.x * (blockDim.x / 32) + warp;
+    const HtWarp w = ht_warp(shared, d);
+    const long long candidate = w.item;
     if (candidate >= batch) return;  // the whole warp leaves together
-    double* acc = shared + (long long)warp * 2 * d;
+    const int lane = w.lane;
+    double* acc = w.acc;
     const unsigned int* pf = members + candidate * k;
     const int width = 2 * d;
     for (int c = lane; c < width; c += 32) acc[c] = 0.0;

@@ -85,6 +85,23 @@ __device__ __forceinline__ bool ht_halves_penalty(int metric) {
     return metric == HT_METRIC_RATIO || metric == HT_METRIC_LESS_MAX_DD;
 }
 
+// A warp's share of a launch where each warp takes one item (a candidate, a swap): its item's
+// number, the lane, and the warp's slice of the block's shared memory (2 * d doubles).
+struct HtWarp {
+    long long item;
+    int lane;
+    double* acc;
+};
+
+__device__ __forceinline__ HtWarp ht_warp(double* shared, int d) {
+    const int warp = threadIdx.x / 32;
+    HtWarp w;
+    w.item = (long long)blockIdx.x * (blockDim.x / 32) + warp;
+    w.lane = threadIdx.x % 32;
+    w.acc = shared + (long long)warp * 2 * d;
+    return w;
+}
+
 // The scoring rule every kernel shares: what the fitness kernels pass to ht_finish.
 struct HtRule {
     int metric;

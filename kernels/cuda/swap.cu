@@ -24,11 +24,11 @@ extern "C" __global__ void ht_swap_fitness(const double* __restrict__ panel, con
                                            const int* __restrict__ desired, int n_desired,
                                            double balance_factor, double* __restrict__ out) {
     HT_DYNAMIC_SHARED(double, shared);
-    const int lane = threadIdx.x % 32;
-    const int warp = threadIdx.x / 32;
-    const long long j = (long long)blockIdx.x * (blockDim.x / 32) + warp;
+    const HtWarp w = ht_warp(shared, d);
+    const long long j = w.item;
     if (j >= n_swaps) return;  // the whole warp leaves together
-    double* acc = shared + (long long)warp * 2 * d;
+    const int lane = w.lane;
+    double* acc = w.acc;
     const int width = 2 * d;
     const int pos = positions[j];
     const unsigned int in = incoming[j], gone = members[pos];

@@ -1,11 +1,12 @@
 //! Batch fitness of candidate portfolios: the base metric of the equal-weight daily returns
 //! minus the correlation penalty (and balanced mode's), as the legacy scores them.
 //!
-//! Layout: the P&L rows alone (16.8 MB at production shape: they stay in a 32 MiB L3, where a
-//! [returns | z] panel of twice the size did not) and each strategy's mean and norm. One pass
-//! over a portfolio's rows sums both the P&L and the standardized values, each computed on the
-//! fly as `(x - mean) / norm`: the operations of `standardize`, so the sums are the bits the
-//! panel gave. The next rows are prefetched while one is summed. The average pairwise
+//! Layout: beyond [`STORE_Z_MAX_BYTES`], the P&L rows alone (16.8 MB at production shape: they
+//! stay in a 32 MiB L3, where a [returns | z] panel of twice the size did not) and each
+//! strategy's mean and norm. One pass over a portfolio's rows sums both the P&L and the
+//! standardized values, each computed on the fly as `(x - mean) / norm`: the operations of
+//! `standardize`, so the sums are the bits the panel gave. The next rows are prefetched while
+//! one is summed. Smaller data keeps the [returns | z] panel, which is faster in cache. The average pairwise
 //! correlation is then `(|sum z|^2 - sum |z|^2) / (k (k - 1))`, with no strategy-by-strategy
 //! matrix. Batches run in parallel over rayon.
 
@@ -145,11 +146,23 @@ impl Evaluator {
         let row = |s: usize| n_days * s..n_days * (s + 1);
         let moments: Vec<Moments> = (0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect();
         let own_z = |s: usize| values[row(s)].iter().map(|&v| moments[s].z(v)).collect::<Vec<f64>>();
-        // Given z that are the bits of the on-the-fly values need not be kept.
-        let same = |z: &[f64], s: usize| z[row(s)].iter().zip(own_z(s)).all(|(a, b)| a.to_bits() == b.to_bits());
-        let foreign = z.filter(|z| !(0..n_strategies).into_par_iter().all(|s| same(z, s)));
-        let small = 2 * 8 * n_strategies * n_days <= STORE_Z_MAX_BYTES;
+        // One pass computes each strategy's own z: its |z|^2, and whether given z are its bits
+        // (given z that are need not be kept).
+        let (own_zz, same): (Vec<f64>, Vec<bool>) = (0..n_strategies)
+            .into_par_iter()
+            .map(|s| {
+                let own = own_z(s);
+                let same = z.is_none_or(|z| z[row(s)].iter().zip(&own).all(|(a, b)| a.to_bits() == b.to_bits()));
+                (squared_norm(&own), same)
+            })
+            .unzip();
+        let foreign = z.filter(|_| !same.iter().all(|&b| b));
         let z_foreign = foreign.is_some();
+        let zz = match foreign {
+            Some(z) => (0..n_strategies).into_par_iter().map(|s| squared_norm(&z[row(s)])).collect(),
+            None => own_zz,
+        };
+        let small = 2 * 8 * n_strategies * n_days <= STORE_Z_MAX_BYTES;
         let z_of = |s: usize| match foreign {
             Some(z) => z[row(s)].to_vec(),
             None => own_z(s),
@@ -157,13 +170,6 @@ impl Evaluator {
         let panel = (z_foreign || small).then(|| {
             (0..n_strategies).into_par_iter().flat_map_iter(|s| values[row(s)].iter().copied().chain(z_of(s))).collect()
         });
-        let zz = (0..n_strategies)
-            .into_par_iter()
-            .map(|s| match z {
-                Some(z) => squared_norm(&z[row(s)]),
-                None => squared_norm(&own_z(s)),
-            })
-            .collect();
         Evaluator {
             metric,
             penalty,

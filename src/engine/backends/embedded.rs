@@ -9,7 +9,8 @@
 //!
 //! Each batch an ingest receives becomes one Parquet row group of one part, whole: a loader
 //! that cuts its batches at strategy boundaries therefore keeps every strategy's rows in one
-//! scan partition, in order, so per-strategy sums run in day order on any thread count.
+//! scan partition, in order, so per-strategy sums run in day order on any thread count (the
+//! session never repartitions rows on their way to a sum: see `session`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -63,13 +64,23 @@ pub struct Embedded {
 
 fn session(threads: Option<usize>) -> (SessionContext, usize) {
     let threads = threads.unwrap_or_else(crate::engine::blocking::all_cores);
-    // No round-robin repartitioning: it deals a table's batches out to more partitions than it
-    // has, so a strategy's rows could be summed in two partials. Hash repartitioning keeps the
-    // rows of one input partition in order, so per-strategy sums stay in day order.
+    // A strategy's rows must reach every SUM and AVG in day order, on every run. No
+    // repartitioning stands between a scan and a summing operator:
+    // - round robin deals a table's batches out to more partitions than it has, so a
+    //   strategy's rows could be summed in two partials;
+    // - hash repartitioning (DataFusion 55) coalesces the batches of all its inputs in one
+    //   shared buffer and sends the completed batches after releasing it, so two batches of
+    //   one input can overtake each other: a strategy cut by a batch boundary was sometimes
+    //   summed second half first (about 1 run in 200, tests/one_answer.rs).
+    // So joins collect their build side and aggregates run partial per scan partition, then
+    // final in one partition (a few ten thousand groups); windows still repartition, but they
+    // sort by (strategy_id, seq) after it, which puts every strategy back in day order.
     let config = SessionConfig::new()
         .with_target_partitions(threads)
         .with_information_schema(true)
-        .with_round_robin_repartition(false);
+        .with_round_robin_repartition(false)
+        .with_repartition_joins(false)
+        .with_repartition_aggregations(false);
     (SessionContext::new_with_config(config), threads)
 }
 
@@ -672,6 +683,66 @@ mod tests {
             assert!(err.contains("no database folder"), "{err}");
             e.create_temporary(table("t", 3)).await?;
             assert_eq!(fetch_sql(&e, "SELECT * FROM t").await?.num_rows(), 3);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    /// The node under which a plan may hash-repartition rows: a sort by the partition key and
+    /// day, which restores each strategy's day order whatever order the repartition delivered.
+    fn repartitions_only_under_sorts(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, bad: &mut Vec<String>) {
+        for child in plan.children() {
+            if child.name() == "RepartitionExec" && plan.name() != "SortExec" {
+                bad.push(format!(
+                    "{} over {}",
+                    plan.name(),
+                    datafusion::physical_plan::displayable(child.as_ref()).one_line()
+                ));
+            }
+            repartitions_only_under_sorts(child, bad);
+        }
+    }
+
+    /// Per-strategy sums must see each strategy's rows in day order on every run (issue 9): no
+    /// stage template's plan on a stored table of several scan partitions may repartition rows
+    /// on their way to a SUM, AVG or join, only on their way to a sort.
+    #[test]
+    fn stage_plans_never_repartition_rows_on_their_way_to_a_sum() {
+        use crate::tables::TableNames;
+        use crate::templates::{Params, bind, find};
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Blocking::new(Some(3)).unwrap();
+        rt.run(async {
+            let wide = crate::synth::generate(&crate::synth::SynthConfig { strategies: 60, days: 12, seed: 3 });
+            let names = TableNames::for_table("pnl");
+            Embedded::open(dir.path(), Some(3)).await?.ingest(crate::ingest::table_sources(wide, &names)?).await?;
+            let e = Embedded::open(dir.path(), Some(3)).await?;
+            let params = Params { tables: Some(names), inverted: Some(vec![1, 4]), ..Params::default() };
+            let mut checked = Vec::new();
+            for name in ["ulta_strategies", "ulta_pnl", "ulta_report", "strategy_metrics", "standardize"] {
+                let stmt = bind(find(name)?, &params)?;
+                let query = match &stmt {
+                    Statement::CreateTable(ct) => {
+                        let query = Statement::Query(ct.query.clone().expect("a CREATE TABLE AS template"));
+                        e.create_temporary_as(&ct.name.to_string(), &query).await?;
+                        query
+                    }
+                    other => other.clone(),
+                };
+                let plan = e.dataframe(&query).await?.create_physical_plan().await?;
+                assert!(
+                    datafusion::physical_plan::displayable(plan.as_ref())
+                        .indent(false)
+                        .to_string()
+                        .contains("DataSourceExec: file_groups={3 groups"),
+                    "{name}: the test needs scans of several partitions"
+                );
+                let mut bad = Vec::new();
+                repartitions_only_under_sorts(&plan, &mut bad);
+                assert!(bad.is_empty(), "{name}: rows repartitioned on their way to {bad:?}");
+                checked.push(name);
+            }
+            assert_eq!(checked.len(), 5);
             Ok(())
         })
         .unwrap();

@@ -71,7 +71,7 @@ fn session(threads: Option<usize>) -> (SessionContext, usize) {
     // - hash repartitioning (DataFusion 55) coalesces the batches of all its inputs in one
     //   shared buffer and sends the completed batches after releasing it, so two batches of
     //   one input can overtake each other: a strategy cut by a batch boundary was sometimes
-    //   summed second half first (about 1 run in 200, tests/one_answer.rs).
+    //   summed second half first (6 runs in 1,200: tests/determinism_stress.rs).
     // So joins collect their build side and aggregates run partial per scan partition, then
     // final in one partition (a few ten thousand groups); windows still repartition, but they
     // sort by (strategy_id, seq) after it, which puts every strategy back in day order.
@@ -688,8 +688,8 @@ mod tests {
         .unwrap();
     }
 
-    /// The node under which a plan may hash-repartition rows: a sort by the partition key and
-    /// day, which restores each strategy's day order whatever order the repartition delivered.
+    /// Collects every repartition in `plan` whose parent is not a sort (a sort by strategy and
+    /// day restores each strategy's day order whatever order the repartition delivered).
     fn repartitions_only_under_sorts(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, bad: &mut Vec<String>) {
         for child in plan.children() {
             if child.name() == "RepartitionExec" && plan.name() != "SortExec" {

@@ -4,12 +4,14 @@
 //! copy of a kernel must fail the same comparison. What this does not check (the GPU's compiled
 //! code, races a barrier-per-call schedule hides, speed) is listed in kernels/README.md.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use heavytune_kernels::{Balance, Eval, Evaluator, Incremental, Metric, Penalty};
+use heavytune_kernels::{Eval, Evaluator, Incremental, Metric, Penalty};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -64,12 +66,7 @@ fn case(seed: u64, n: usize, d: usize, metric: Metric, balanced: bool, threshold
         values[6 * d + 1] = f64::NAN;
         values[7 * d] = f64::INFINITY;
     }
-    let balance = balanced.then(|| Balance {
-        labels: (0..n).map(|i| (i % 3) as u16).collect(),
-        desired: vec![(0, 2), (2, 1)],
-        factor: 0.75,
-        n_labels: 3,
-    });
+    let balance = balanced.then(|| common::three_label_balance(n));
     let penalty = Penalty { weight: 10.0, drawdown_threshold: threshold };
     Case { ev: Evaluator::new(&values, d, metric, penalty, balance), d }
 }

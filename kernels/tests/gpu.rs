@@ -2,10 +2,12 @@
 //! a GPU machine (which has no Rust: build `cargo test -p heavytune-kernels --test gpu
 //! --no-run` here and carry the binary) run it with `--ignored`.
 
+mod common;
+
 use std::sync::Arc;
 
 use heavytune_kernels::gpu::{Gpu, GpuCorr, GpuFitness};
-use heavytune_kernels::{Balance, Eval, Evaluator, Incremental, Metric, Penalty, Standardized};
+use heavytune_kernels::{Eval, Evaluator, Incremental, Metric, Penalty, Standardized};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -15,12 +17,7 @@ fn evaluator(seed: u64, n: usize, d: usize, metric: Metric, balanced: bool) -> E
     values[d..2 * d].iter_mut().for_each(|v| *v = 2.5); // a constant strategy
     values[3 * d] = f64::NAN;
     values[4 * d] = f64::INFINITY;
-    let balance = balanced.then(|| Balance {
-        labels: (0..n).map(|i| (i % 3) as u16).collect(),
-        desired: vec![(0, 2), (2, 1)],
-        factor: 0.75,
-        n_labels: 3,
-    });
+    let balance = balanced.then(|| common::three_label_balance(n));
     Evaluator::new(&values, d, metric, Penalty { weight: 10.0, drawdown_threshold: 0.5 }, balance)
 }
 

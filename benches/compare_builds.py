@@ -12,14 +12,13 @@ cargo prints their paths), copy them into one folder per version named `fitness`
         --out reports/structure_benches.json [--benches fitness,load,rewrite] [--rounds 3] [--filter NAME]
 """
 import argparse
-import json
 import os
-import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
+
+import records
 
 UNITS = {"ps": 1e-12, "ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 LINE = re.compile(r"^(?P<name>\S.*?)\s+time:\s+\[(?P<lo>[\d.]+) (?P<lu>\S+) (?P<mid>[\d.]+) (?P<mu>\S+) (?P<hi>[\d.]+) (?P<hu>\S+)\]")
@@ -65,16 +64,12 @@ def main():
             news.append(run(os.path.join(a.new, bench), a.filter))
         for name in olds[0]:
             if all(name in r for r in olds + news):
-                o = statistics.median(r[name] for r in olds)
-                n = statistics.median(r[name] for r in news)
-                rows.append({"bench": bench, "name": name, "old_seconds": o, "new_seconds": n, "new_over_old": n / o,
-                             "old_runs": [r[name] for r in olds], "new_runs": [r[name] for r in news]})
-                print(f"{bench:<8} {name:<70} old {o:.6g} s  new {n:.6g} s  new/old {n / o:.3f}")
-    record = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-              "old": a.old, "new": a.new, "rounds": a.rounds, "filter": a.filter, "results": rows}
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(json.dumps(record, indent=2) + "\n")
+                r = {"bench": bench, "name": name, **records.old_new(olds, news, name, "seconds")}
+                rows.append(r)
+                print(f"{bench:<8} {name:<70} old {r['old_seconds']:.6g} s  new {r['new_seconds']:.6g} s"
+                      f"  new/old {r['new_over_old']:.3f}")
+    records.write(a.out, {"machine": records.machine(), "old": a.old, "new": a.new, "rounds": a.rounds,
+                          "filter": a.filter, "results": rows})
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@ the CPU's full evaluations/s and swaps/s.
 """
 import argparse
 import json
-import os
-import platform
-import statistics
 import subprocess
 import tempfile
+
+import records
 
 
 def run(binary, seconds):
@@ -36,16 +35,10 @@ def main():
         news.append(run(a.new, a.seconds))
     result = {}
     for key in ["full_evaluations_per_second", "swaps_per_second"]:
-        o = statistics.median(r[key] for r in olds)
-        n = statistics.median(r[key] for r in news)
-        result[key] = {"old": o, "new": n, "new_over_old": n / o,
-                       "old_runs": [r[key] for r in olds], "new_runs": [r[key] for r in news]}
-        print(f"{key:<28} old {o:12.0f}  new {n:12.0f}  new/old {n / o:.2f}")
-    record = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-              "old": a.old, "new": a.new, "rounds": a.rounds, "seconds": a.seconds, "results": result}
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(json.dumps(record, indent=2) + "\n")
+        r = result[key] = records.old_new(olds, news, key, "")
+        print(f"{key:<28} old {r['old']:12.0f}  new {r['new']:12.0f}  new/old {r['new_over_old']:.2f}")
+    records.write(a.out, {"machine": records.machine(), "old": a.old, "new": a.new, "rounds": a.rounds,
+                          "seconds": a.seconds, "results": result})
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ main job is the default variant.
 """
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+
+import records
 
 VARIANTS = {
     "default": [],
@@ -82,7 +82,7 @@ def main():
             "best": ms[0]["best"], "runs": ms,
         })
     record = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "machine": records.machine(),
         "csv": a.csv, "rounds": a.rounds, "results": results,
     }
     text = json.dumps(record, indent=2)

@@ -38,8 +38,10 @@ pub(crate) struct Global {
     /// Database folder of the embedded engine: a folder of Parquet parts per table plus catalog.json.
     #[arg(long, global = true, value_name = "DIR", default_value = "heavytune-db", env = "HEAVYTUNE_DB")]
     pub(crate) db: PathBuf,
-    /// SQL engine: `embedded` (DataFusion in this process, the default). flightsql://, odbc://,
-    /// heavydb:// and ballista:// are planned and answer "not supported yet".
+    /// SQL engine: `embedded` (DataFusion in this process, the default), or
+    /// `flightsql://[USER@]HOST:PORT` (also grpc://, grpc+tls://) for an Arrow Flight SQL server
+    /// such as `heavytune serve`. odbc://, heavydb:// and ballista:// are planned and answer
+    /// "not supported yet".
     #[arg(long, global = true, value_name = "URL", default_value = "embedded", env = "HEAVYTUNE_ENGINE")]
     pub(crate) engine: String,
     /// User name for engines that ask for one (remote engines).
@@ -55,10 +57,11 @@ pub(crate) struct Global {
     /// Certificate authority (PEM) to trust for --tls instead of the system's.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) tls_ca: Option<PathBuf>,
-    /// Client certificate (PEM) for servers that ask for one (with --tls-key).
+    /// Certificate chain (PEM), with --tls-key: for `serve` the server's own (TLS on); for a
+    /// remote engine a client certificate, for servers that ask for one.
     #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
     pub(crate) tls_cert: Option<PathBuf>,
-    /// Client key (PEM) of --tls-cert.
+    /// Private key (PEM) of --tls-cert.
     #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
     /// Connect and per-call time limit for remote engines, in seconds.
@@ -151,6 +154,9 @@ enum Command {
     /// the rewritten SQL in a dialect, and the engine's plans of both.
     #[command(after_help = EXIT_CODES)]
     Explain(Box<cli::explain::ExplainArgs>),
+    /// Serve the database over Arrow Flight SQL (for ADBC, JDBC, DBeaver or another heavytune).
+    #[command(after_help = EXIT_CODES)]
+    Serve(cli::serve::ServeArgs),
     /// Benchmarks: `bench ab` runs a query and its rewrite alternately and compares them.
     #[command(after_help = EXIT_CODES)]
     Bench {
@@ -168,6 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => cli::run::cmd_run(g, *args),
         Command::Score(args) => cli::run::cmd_score(g, args),
         Command::Explain(args) => cli::explain::cmd_explain(g, *args),
+        Command::Serve(args) => cli::serve::cmd(g, args),
         Command::Bench { command } => cli::explain::cmd_bench(g, *command),
     }
 }

@@ -4,6 +4,7 @@
 pub mod explain;
 pub mod load;
 pub mod run;
+pub mod serve;
 pub mod sql;
 pub mod synth;
 

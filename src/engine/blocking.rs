@@ -27,6 +27,7 @@ impl Blocking {
             .worker_threads(threads)
             .thread_name("heavytune-engine")
             .enable_time()
+            .enable_io()
             .build()
             .map_err(|e| Error::internal(format!("starting the async runtime: {e}")))?;
         Ok(Blocking { runtime })

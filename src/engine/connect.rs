@@ -68,7 +68,8 @@ pub struct ConnectOptions {
     pub timeout: Option<Duration>,
 }
 
-/// Engine URL schemes heavytune knows of; only `embedded` runs today.
+/// Engine URL schemes heavytune knows of besides `embedded`; `flightsql` runs, the others are
+/// planned.
 pub const PLANNED_SCHEMES: &[(&str, &str)] = &[
     ("flightsql", "Arrow Flight SQL (grpc://host:port and grpc+tls://host:port also accepted)"),
     ("odbc", "HeavyDB, PostgreSQL or another engine over ODBC"),
@@ -163,7 +164,8 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Box<dyn Engi
             };
             Ok(Box::new(engine))
         }
-        s if PLANNED_SCHEMES.iter().any(|(p, _)| *p == s) || s == "grpc" || s == "grpc+tls" => Err(Error::EngineUrl {
+        "flightsql" | "grpc" | "grpc+tls" => Ok(Box::new(super::backends::FlightSql::connect(&parsed, options).await?)),
+        s if PLANNED_SCHEMES.iter().any(|(p, _)| *p == s) => Err(Error::EngineUrl {
             url: parsed.redacted(),
             message: "this engine is not supported yet; use --engine embedded (DataFusion, the default)".to_owned(),
         }),
@@ -198,7 +200,7 @@ mod tests {
     fn planned_and_unknown_schemes_are_clear_errors() {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let opts = ConnectOptions::default();
-        let planned = rt.block_on(connect("flightsql://127.0.0.1:50051", &opts)).err().unwrap().to_string();
+        let planned = rt.block_on(connect("ballista://127.0.0.1:50050", &opts)).err().unwrap().to_string();
         assert!(planned.contains("not supported yet"), "{planned}");
         let odbc = rt.block_on(connect("odbc://DSN=x;PWD=topsecret", &opts)).err().unwrap().to_string();
         assert!(odbc.contains("not supported yet") && !odbc.contains("topsecret"), "{odbc}");

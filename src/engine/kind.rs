@@ -4,7 +4,7 @@
 use crate::dialect::Dialect;
 
 /// The engines heavytune knows. Capabilities and the printing dialect follow from the kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// Apache DataFusion in this process (the embedded default).
@@ -87,7 +87,7 @@ impl std::fmt::Display for EngineKind {
 }
 
 /// How `CREATE TABLE ... AS` is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CtasForm {
     /// `CREATE TABLE t AS SELECT ...`
     Standard,
@@ -96,7 +96,7 @@ pub enum CtasForm {
 }
 
 /// How an engine keeps a table to one session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TemporaryTables {
     /// Tables created in a session are never seen by others (an in-process engine).
     SessionOnly,
@@ -105,7 +105,7 @@ pub enum TemporaryTables {
 }
 
 /// What an engine can do, as the rewrite rules and the stages ask it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Capabilities {
     /// Runs `UPDATE` on (some of) its tables.
     pub update: bool,

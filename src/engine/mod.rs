@@ -21,7 +21,7 @@ use arrow::record_batch::RecordBatch;
 use futures::{Stream, TryStreamExt};
 use sqlparser::ast::Statement;
 
-pub use backends::Embedded;
+pub use backends::{Embedded, FlightSql, Staged};
 pub use blocking::Blocking;
 pub use connect::{ConnectOptions, EngineUrl, PLANNED_SCHEMES, Secret, Tls, connect};
 pub use kind::{Capabilities, CtasForm, EngineKind, TemporaryTables};
@@ -163,7 +163,7 @@ pub enum Query<'a> {
 }
 
 /// Cheap facts about a table, for the rewriter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableStatistics {
     /// Row count, when the engine knows it without a scan.
     pub rows: Option<u64>,
@@ -204,6 +204,12 @@ pub trait Engine: Send + Sync {
     /// (the stored table it shadowed, if any, shows again). Never drops a stored table; a name
     /// that is no session table is no error.
     async fn drop_temporary(&self, name: &str) -> Result<()>;
+    /// For engines reached over a wire: bytes of result bodies received so far, and of those
+    /// the bytes copied again while decoding them into Arrow arrays (0 when results are
+    /// decoded without copying).
+    fn wire_bytes(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Runs a statement and collects its rows.

@@ -60,6 +60,9 @@ pub struct Embedded {
     threads: usize,
     /// Stored tables hidden by a session table of the same name.
     shadowed: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+    /// The folder each stored table was registered from (to see what [`Embedded::refresh`]
+    /// must register again).
+    registered: Mutex<HashMap<String, String>>,
 }
 
 fn session(threads: Option<usize>) -> (SessionContext, usize) {
@@ -89,7 +92,13 @@ impl Embedded {
     /// the engine's parallelism (every core when `None`).
     pub async fn open(db: &Path, threads: Option<usize>) -> Result<Self> {
         let (ctx, threads) = session(threads);
-        let engine = Embedded { db: Some(db.to_path_buf()), ctx, threads, shadowed: Mutex::default() };
+        let engine = Embedded {
+            db: Some(db.to_path_buf()),
+            ctx,
+            threads,
+            shadowed: Mutex::default(),
+            registered: Mutex::default(),
+        };
         for (name, entry) in engine.read_catalog()?.tables {
             engine.register_stored(&name, &entry.file).await?;
         }
@@ -100,7 +109,7 @@ impl Embedded {
     /// so it never opens, or depends on, a database folder).
     pub fn in_memory(threads: Option<usize>) -> Self {
         let (ctx, threads) = session(threads);
-        Embedded { db: None, ctx, threads, shadowed: Mutex::default() }
+        Embedded { db: None, ctx, threads, shadowed: Mutex::default(), registered: Mutex::default() }
     }
 
     fn db(&self) -> Result<&Path> {
@@ -164,7 +173,24 @@ impl Embedded {
         let text = if path.is_dir() { format!("{text}/") } else { text.to_owned() };
         self.ctx.deregister_table(TableReference::bare(name))?;
         self.ctx.register_parquet(TableReference::bare(name), &text, ParquetReadOptions::default()).await?;
+        self.registered().insert(name.to_owned(), file.to_owned());
         Ok(())
+    }
+
+    /// A stored table's provider, not registered under any name.
+    async fn stored_provider(&self, file: &str) -> Result<Arc<dyn TableProvider>> {
+        const SCRATCH: &str = "__heavytune_refresh";
+        let path = self.db()?.join(file);
+        let text = path.to_str().ok_or_else(|| Error::invalid("--db", format!("{} is not UTF-8", path.display())))?;
+        let text = if path.is_dir() { format!("{text}/") } else { text.to_owned() };
+        self.ctx.register_parquet(TableReference::bare(SCRATCH), &text, ParquetReadOptions::default()).await?;
+        self.ctx
+            .deregister_table(TableReference::bare(SCRATCH))?
+            .ok_or_else(|| Error::internal("a table registered a moment ago is gone"))
+    }
+
+    fn registered(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.registered.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn is_stored(&self, name: &str) -> Result<bool> {
@@ -244,6 +270,7 @@ impl Embedded {
             self.write_catalog(&catalog, &stamp())?;
             drop(lock);
             self.ctx.deregister_table(TableReference::bare(name.as_str()))?;
+            self.registered().remove(&name);
             let path = self.db()?.join(entry.file);
             let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
         }
@@ -267,6 +294,189 @@ impl Embedded {
             self.ctx.register_table(TableReference::bare(from.as_str()), stored)?;
         }
         self.register_session(&to, provider)
+    }
+}
+
+/// Tables written to new folders of the database but not yet in its catalog: invisible to
+/// every session until [`Embedded::commit`], removed by [`Embedded::abort`] (or when dropped
+/// uncommitted).
+#[derive(Debug, Default)]
+pub struct Staged {
+    db: PathBuf,
+    stamp: String,
+    /// (table name, folder under the database folder, rows).
+    tables: Vec<(String, String, u64)>,
+}
+
+impl Staged {
+    pub fn table_names(&self) -> impl Iterator<Item = &str> {
+        self.tables.iter().map(|(n, _, _)| n.as_str())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.tables.iter().map(|(_, _, r)| r).sum()
+    }
+
+    fn remove_folders(&mut self) {
+        for (_, folder, _) in self.tables.drain(..) {
+            let _ = fs::remove_dir_all(self.db.join(folder));
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        self.remove_folders();
+    }
+}
+
+impl Embedded {
+    /// Writes `tables` into new folders without publishing them (the first half of an ingest):
+    /// on an error nothing stays behind.
+    pub async fn stage(&self, tables: Vec<TableSource>) -> Result<Staged> {
+        for t in &tables {
+            check_table_name(&t.name)?;
+        }
+        let db = self.db()?.to_path_buf();
+        fs::create_dir_all(&db).map_err(|e| db_io(&db, e))?;
+        let mut staged = Staged { db: db.clone(), stamp: stamp(), tables: Vec::with_capacity(tables.len()) };
+        for t in tables {
+            let folder = format!("{}.{}", t.name, staged.stamp);
+            let path = db.join(&folder);
+            fs::create_dir(&path).map_err(|e| db_io(&path, e))?;
+            let name = t.name.clone();
+            // Listed before writing, so a failed write is removed with the rest.
+            staged.tables.push((name, folder, 0));
+            let rows = write_parts(&path, t, self.threads).await?;
+            if let Some(last) = staged.tables.last_mut() {
+                last.2 = rows;
+            }
+        }
+        Ok(staged)
+    }
+
+    /// Publishes staged tables, all at once (one atomic rename of the catalog), replacing any of
+    /// the same names; the folders they replaced are removed after.
+    pub async fn commit(&self, batches: Vec<Staged>) -> Result<()> {
+        let mut all: Vec<(String, String, u64)> = Vec::new();
+        let mut stamp_of_commit = stamp();
+        let mut holders = batches;
+        for b in &mut holders {
+            stamp_of_commit = b.stamp.clone();
+            all.append(&mut b.tables);
+        }
+        let db = self.db()?.to_path_buf();
+        let committed = (|| {
+            let _lock = self.lock_catalog()?;
+            let mut catalog = self.read_catalog()?;
+            let mut replaced = Vec::new();
+            for (name, folder, rows) in &all {
+                let entry = CatalogEntry { file: folder.clone(), rows: *rows };
+                replaced.extend(catalog.tables.insert(name.clone(), entry).map(|old| old.file));
+            }
+            catalog.format = CATALOG_FORMAT;
+            self.write_catalog(&catalog, &stamp_of_commit)?;
+            Ok(replaced)
+        })();
+        let replaced = match committed {
+            Ok(r) => r,
+            Err(e) => {
+                for (_, folder, _) in &all {
+                    let _ = fs::remove_dir_all(db.join(folder));
+                }
+                return Err(e);
+            }
+        };
+        for (name, folder, _) in &all {
+            self.shadowed().remove(name);
+            self.register_stored(name, folder).await?;
+        }
+        for old in replaced {
+            // A table file of an older layout, or a folder: either way it is no longer listed.
+            let path = db.join(old);
+            let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        }
+        Ok(())
+    }
+
+    /// Drops staged tables unpublished.
+    pub fn abort(&self, mut staged: Staged) {
+        staged.remove_folders();
+    }
+
+    /// Registers the catalog's tables again where another session (another process, or another
+    /// client of `heavytune serve`) changed it since: new and replaced tables show, dropped
+    /// ones go. Session tables keep hiding stored ones of their names.
+    pub async fn refresh(&self) -> Result<()> {
+        if self.db.is_none() {
+            return Ok(());
+        }
+        let catalog = self.read_catalog()?;
+        let known: HashMap<String, String> = self.registered().clone();
+        for (name, entry) in &catalog.tables {
+            if known.get(name) != Some(&entry.file) {
+                if self.shadowed().contains_key(name) {
+                    let provider = self.stored_provider(&entry.file).await?;
+                    self.shadowed().insert(name.clone(), provider);
+                    self.registered().insert(name.clone(), entry.file.clone());
+                } else {
+                    self.register_stored(name, &entry.file).await?;
+                }
+            }
+        }
+        for name in known.keys().filter(|n| !catalog.tables.contains_key(*n)) {
+            self.registered().remove(name);
+            if self.shadowed().remove(name).is_none() {
+                self.ctx.deregister_table(TableReference::bare(name.as_str()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The columns `sql` would return and the types of its `$n` parameters (unknown ones as
+    /// NULL), planned without running it (a prepared statement's schemas).
+    pub async fn prepare(&self, sql: &str) -> Result<(SchemaRef, SchemaRef)> {
+        let ours = matches!(crate::templates::parse(sql), Ok(Statement::Drop { .. } | Statement::AlterTable(_)));
+        if ours {
+            let empty = Arc::new(arrow::datatypes::Schema::empty());
+            return Ok((Arc::clone(&empty), empty));
+        }
+        let plan = self.ctx.state().create_logical_plan(sql).await?;
+        let schema = Arc::new(plan.schema().as_arrow().clone());
+        let mut types: Vec<(String, Option<DataType>)> = plan.get_parameter_types()?.into_iter().collect();
+        types.sort_by_key(|(name, _)| name.trim_start_matches('$').parse::<usize>().unwrap_or(usize::MAX));
+        let params = types
+            .into_iter()
+            .map(|(name, t)| arrow::datatypes::Field::new(name, t.unwrap_or(DataType::Null), true))
+            .collect::<Vec<_>>();
+        Ok((schema, Arc::new(arrow::datatypes::Schema::new(params))))
+    }
+
+    /// Runs `sql` with its `$1`, `$2`, ... parameters bound to `params`.
+    pub async fn query_with_params(&self, sql: &str, params: Vec<datafusion::common::ScalarValue>) -> Result<Rows> {
+        if params.is_empty() {
+            return self.query(Query::Native(sql)).await;
+        }
+        let df = self.ctx.sql(sql).await?.with_param_values(params)?;
+        rows_of(df).await
+    }
+
+    /// Every table a query can name: stored tables and this session's, sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .ctx
+            .catalog("datafusion")
+            .and_then(|c| c.schema("public"))
+            .map(|s| s.table_names())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Whether `name` is a table of this session only (not in the catalog, or hiding one).
+    pub fn is_session_table(&self, name: &str) -> Result<bool> {
+        Ok(self.shadowed().contains_key(name)
+            || (self.ctx.table_exist(TableReference::bare(name))? && !self.is_stored(name)?))
     }
 }
 
@@ -456,57 +666,8 @@ impl Engine for Embedded {
     }
 
     async fn ingest(&self, tables: Vec<TableSource>) -> Result<()> {
-        for t in &tables {
-            check_table_name(&t.name)?;
-        }
-        let db = self.db()?.to_path_buf();
-        fs::create_dir_all(&db).map_err(|e| db_io(&db, e))?;
-        // Each ingest writes new folders; the catalog's atomic rename is the commit point for
-        // all tables at once, and only then are the folders it replaced removed.
-        let stamp = stamp();
-        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
-        let folders: Vec<String> = names.iter().map(|n| format!("{n}.{stamp}")).collect();
-        let written: Result<Vec<u64>> = async {
-            let mut rows = Vec::with_capacity(tables.len());
-            for (t, f) in tables.into_iter().zip(&folders) {
-                let folder = db.join(f);
-                fs::create_dir(&folder).map_err(|e| db_io(&folder, e))?;
-                rows.push(write_parts(&folder, t, self.threads).await?);
-            }
-            Ok(rows)
-        }
-        .await;
-        let committed = written.and_then(|rows| {
-            let _lock = self.lock_catalog()?;
-            let mut catalog = self.read_catalog()?;
-            let mut replaced = Vec::new();
-            for ((name, folder), rows) in names.iter().zip(&folders).zip(rows) {
-                let entry = CatalogEntry { file: folder.clone(), rows };
-                replaced.extend(catalog.tables.insert(name.clone(), entry).map(|old| old.file));
-            }
-            catalog.format = CATALOG_FORMAT;
-            self.write_catalog(&catalog, &stamp)?;
-            Ok(replaced)
-        });
-        let replaced = match committed {
-            Ok(r) => r,
-            Err(e) => {
-                for f in &folders {
-                    let _ = fs::remove_dir_all(db.join(f));
-                }
-                return Err(e);
-            }
-        };
-        for (name, folder) in names.iter().zip(&folders) {
-            self.shadowed().remove(name);
-            self.register_stored(name, folder).await?;
-        }
-        for old in replaced {
-            // A table file of an older layout, or a folder: either way it is no longer listed.
-            let path = db.join(old);
-            let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-        }
-        Ok(())
+        let staged = self.stage(tables).await?;
+        self.commit(vec![staged]).await
     }
 
     async fn schema(&self, table: &str) -> Result<Option<SchemaRef>> {

@@ -1,6 +1,8 @@
-//! Engine backends, one file each. Only the embedded DataFusion engine runs today; remote
-//! backends (Arrow Flight SQL, ODBC for HeavyDB and PostgreSQL, Ballista) join here.
+//! Engine backends, one file each: the embedded DataFusion engine and Arrow Flight SQL
+//! servers; ODBC (HeavyDB, PostgreSQL) and Ballista join here.
 
 mod embedded;
+mod flightsql;
 
-pub use embedded::Embedded;
+pub use embedded::{Embedded, Staged};
+pub use flightsql::FlightSql;

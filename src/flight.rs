@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
@@ -25,6 +25,11 @@ pub const CLASS_KEY: &str = "heavytune-error-class";
 /// Largest gRPC message either side accepts (tonic's default is 4 MiB; ADBC's Go client sends
 /// up to 16 MiB, and one ingest batch is one message).
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
+/// Largest HTTP/2 frame either side accepts (the most HTTP/2 allows; 16 KiB by default):
+/// a result then travels in a few large frames instead of thousands of small ones, each a
+/// read on the socket.
+pub const MAX_FRAME_BYTES: u32 = (1 << 24) - 1;
 
 /// DoGet messages are cut near this size (arrow-flight's default target; under every
 /// client's receive limit).
@@ -84,28 +89,21 @@ pub fn class_name(class: ErrorClass) -> &'static str {
     }
 }
 
-/// The schema a result travels in: dictionaries as their values (the encoder sends them
-/// hydrated) and every column nullable, so that the schema announced in FlightInfo before
-/// the query runs is the one of every batch (Flight SQL clients such as ADBC refuse a
-/// stream whose schema differs).
+/// The schema a result travels in: the engine's, every column nullable, so that the schema
+/// announced in FlightInfo before the query runs is the one of every batch (Flight SQL
+/// clients such as ADBC refuse a stream whose schema differs, and an engine's batches may be
+/// stricter than its plan says). Dictionary columns stay dictionaries: the server sends each
+/// batch's dictionary with it.
 pub fn wire_schema(schema: &Schema) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let t = match f.data_type() {
-                DataType::Dictionary(_, v) => v.as_ref().clone(),
-                t => t.clone(),
-            };
-            Field::new(f.name(), t, true)
-        })
-        .collect();
+    let fields: Vec<Field> =
+        schema.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)).collect();
     Arc::new(Schema::new(fields))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::datatypes::DataType;
 
     #[test]
     fn basic_credentials_decode_with_or_without_padding() {
@@ -119,14 +117,14 @@ mod tests {
     }
 
     #[test]
-    fn wire_schemas_hydrate_dictionaries_and_allow_nulls() {
+    fn wire_schemas_keep_types_and_allow_nulls() {
         let s = Schema::new(vec![
             Field::new("id", DataType::Int32, false),
             Field::new("zone", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), false),
         ]);
         let w = wire_schema(&s);
         assert_eq!(w.field(0).data_type(), &DataType::Int32);
-        assert_eq!(w.field(1).data_type(), &DataType::Utf8);
+        assert_eq!(w.field(1).data_type(), s.field(1).data_type());
         assert!(w.fields().iter().all(|f| f.is_nullable()));
     }
 }

@@ -22,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod explain;
+pub mod fetch_bench;
 pub mod flight;
 pub mod ingest;
 pub mod load;

@@ -600,3 +600,71 @@ fn python_adbc_gets_the_embedded_engine_rows() {
     let r = sb.run(&["sql", "--csv", "SELECT SUM(x) AS s FROM adbc_ingested"]);
     assert_eq!(r.stdout, "s\n6\n", "{}", r.stderr);
 }
+
+/// arrow-flight's own Flight SQL client: statement updates (DDL and INSERT through DoPut),
+/// prepared statements with parameters (create, bind, execute, close), each call authenticated.
+#[test]
+fn arrow_flight_client_runs_updates_and_prepared_statements() {
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    let sb = loaded();
+    let server = Server::start(&sb.path("db"), &[]);
+    let rt = Blocking::new(Some(2)).unwrap();
+    let port = server.port;
+    let (inserted, counted, prepared_rows) = rt
+        .run(async move {
+            let ch = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await.unwrap();
+            let mut c = FlightSqlServiceClient::new(ch);
+            c.handshake(USER, PASSWORD).await.unwrap();
+            c.execute_update("CREATE TABLE made (x INT)".into(), None).await.unwrap();
+            let inserted = c.execute_update("INSERT INTO made VALUES (1), (2), (3)".into(), None).await.unwrap();
+            let rows_of = |info: arrow_flight::FlightInfo, mut c: FlightSqlServiceClient<tonic::transport::Channel>| async move {
+                let mut n = 0;
+                for e in info.endpoint {
+                    let batches: Vec<RecordBatch> =
+                        futures::TryStreamExt::try_collect(c.do_get(e.ticket.unwrap()).await.unwrap()).await.unwrap();
+                    n += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+                }
+                n
+            };
+            let info = c.execute("SELECT x FROM made".into(), None).await.unwrap();
+            let counted = rows_of(info, c.clone()).await;
+            let mut p = c.prepare("SELECT pnl FROM pnl WHERE strategy_id = $1 AND seq < $2".into(), None).await.unwrap();
+            let params = RecordBatch::try_from_iter([
+                ("$1", Arc::new(Int32Array::from(vec![5])) as arrow::array::ArrayRef),
+                ("$2", Arc::new(Int32Array::from(vec![10])) as arrow::array::ArrayRef),
+            ])
+            .unwrap();
+            p.set_parameters(params).unwrap();
+            let info = p.execute().await.unwrap();
+            let prepared_rows = rows_of(info, c.clone()).await;
+            p.close().await.unwrap();
+            Ok((inserted, counted, prepared_rows))
+        })
+        .unwrap();
+    assert_eq!((inserted, counted, prepared_rows), (3, 3, 10));
+}
+
+#[test]
+fn sigterm_cancels_a_running_query_after_the_grace_period() {
+    let sb = loaded();
+    let mut server = Server::start(&sb.path("db"), &[]);
+    let rt = Blocking::new(Some(2)).unwrap();
+    let remote = rt.run(connect(&server.url(), &options(true))).unwrap();
+    let mut rows = rt.run(remote.query(Query::Native("SELECT a.pnl, b.pnl FROM pnl a, pnl b"))).unwrap();
+    assert!(matches!(rt.run(async { Ok(futures::StreamExt::next(&mut rows.stream).await) }).unwrap(), Some(Ok(_))));
+    server.signal(libc::SIGTERM);
+    // This client stops reading: the server must not wait for it for ever (--grace 2).
+    let status = server.wait(Duration::from_secs(20)).expect("serve ends after its grace period");
+    assert!(status.success(), "{status:?}");
+    let rest = rt.run(async {
+        while let Some(b) = futures::StreamExt::next(&mut rows.stream).await {
+            if let Err(e) = b {
+                return Ok(Some(e.to_string()));
+            }
+        }
+        Ok(None)
+    });
+    assert!(rest.unwrap().is_some(), "a cancelled result is an error, not a short result");
+    let r = sb.run(&["sql", "--csv", "SELECT COUNT(*) AS n FROM pnl"]);
+    assert_eq!(r.stdout, "n\n20008\n", "{}", r.stderr);
+}

@@ -152,8 +152,10 @@ fn sql_errors_and_empty_results() {
     assert_eq!(r.stdout.trim(), "[]", "{}", r.stderr);
     let r = sb.run(&["sql", "SELECT * FROM nowhere"]);
     assert!(!r.ok && r.stderr.contains("nowhere"), "{}", r.stderr);
-    let r = sb.run(&["--engine", "flightsql://127.0.0.1:1", "sql", "SELECT 1"]);
+    let r = sb.run(&["--engine", "ballista://127.0.0.1:1", "sql", "SELECT 1"]);
     assert!(!r.ok && r.stderr.contains("not supported yet"), "{}", r.stderr);
+    let r = sb.run(&["--engine", "flightsql://127.0.0.1:1", "--timeout", "5", "sql", "SELECT 1"]);
+    assert!(!r.ok && r.stderr.contains("cannot reach"), "{}", r.stderr);
 }
 
 #[test]

@@ -80,7 +80,29 @@ pub struct ExplainArgs {
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// A/B benchmark: the original and the rewritten query, alternately after warm-up.
-    Ab(AbArgs),
+    Ab(Box<AbArgs>),
+    /// Fetch a whole table from the engine as Arrow: MB/s, bytes copied after the receive
+    /// (engines over a wire, such as flightsql://) and peak memory.
+    Fetch(FetchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// The table to fetch (`SELECT * FROM <table>`).
+    #[arg(long, value_name = "NAME", default_value = "pnl")]
+    table: String,
+    /// Measured fetches.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Unmeasured fetches first.
+    #[arg(long, default_value_t = 1)]
+    warmup: u32,
+    /// Print the record as JSON on stdout (it is written under --out either way).
+    #[arg(long)]
+    json: bool,
+    /// Folder for the JSON record [default: `bench/` in the --db folder].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -195,7 +217,10 @@ fn print_explained(r: &Explained, verbose: bool) {
 }
 
 pub fn cmd_bench(global: &Global, command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Ab(args) = command;
+    let args = match command {
+        BenchCommand::Ab(args) => *args,
+        BenchCommand::Fetch(args) => return cmd_fetch(global, args),
+    };
     let rt = global.runtime()?;
     let engine = global.connect(&rt, true)?;
     let src = &args.source;
@@ -226,6 +251,40 @@ pub fn cmd_bench(global: &Global, command: BenchCommand) -> anyhow::Result<()> {
             what: "bench ab",
             message: format!("the rewritten query gave other results: {d}"),
         }));
+    }
+    Ok(())
+}
+
+fn cmd_fetch(global: &Global, args: FetchArgs) -> anyhow::Result<()> {
+    let rt = global.runtime()?;
+    let engine = global.connect(&rt, true)?;
+    let bar = global.progress(u64::from(args.warmup + args.runs), "fetches {bar:30} {pos}/{len} {elapsed}");
+    let record =
+        rt.run(heavytune::fetch_bench::fetch(engine.as_ref(), &args.table, args.runs, args.warmup, &|| bar.inc(1)));
+    bar.finish_and_clear();
+    let record = record?;
+    let dir = args.out.clone().unwrap_or_else(|| global.db.join("bench"));
+    std::fs::create_dir_all(&dir).map_err(|e| heavytune::Error::Write { path: dir.display().to_string(), cause: e })?;
+    let path = dir.join(format!("fetch_{}_{}.json", record.table, record.finished));
+    let text = serde_json::to_string_pretty(&record)?;
+    std::fs::write(&path, format!("{text}\n"))
+        .map_err(|e| heavytune::Error::Write { path: path.display().to_string(), cause: e })?;
+    if args.json {
+        println!("{text}");
+    } else {
+        println!(
+            "{}: {} rows, {:.1} MB of Arrow in {:.4} s (median of {}), {:.0} MB/s",
+            record.engine,
+            record.rows,
+            record.arrow_bytes as f64 / 1e6,
+            record.seconds.median,
+            record.runs,
+            record.mb_per_second
+        );
+        if let Some(c) = record.bytes_copied_after_receive {
+            println!("bytes copied after the receive: {c}");
+        }
+        println!("peak memory {:.0} MiB; record {}", record.peak_rss_bytes as f64 / 1048576.0, path.display());
     }
     Ok(())
 }

@@ -96,7 +96,7 @@ pub async fn serve(
         .tcp_nodelay(true)
         .initial_stream_window_size(16 << 20)
         .initial_connection_window_size(32 << 20)
-        .max_frame_size(Some((1 << 20) - 1))
+        .max_frame_size(Some(flight::MAX_FRAME_BYTES))
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)));
     if let Some(tls) = tls {

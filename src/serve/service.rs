@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
@@ -101,7 +101,8 @@ fn flight_status(e: FlightError) -> Status {
     }
 }
 
-/// Casts a batch to the schema its stream announced (dictionaries hydrated, nullable).
+/// Fits a batch to the schema its stream announced (nullable; a column of another type than
+/// the plan said is cast).
 fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, FlightError> {
     let columns =
         batch
@@ -314,7 +315,7 @@ impl FlightSqlService for Service {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         self.session(&request).await?;
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.info_for(query, &schema, request.into_inner())
     }
 
@@ -384,6 +385,7 @@ impl FlightSqlService for Service {
             .map(move |b| b.map_err(|e| FlightError::Tonic(Box::new(status(e)))).and_then(|b| conform(b, &to)));
         let stream = FlightDataEncoderBuilder::new()
             .with_schema(schema)
+            .with_dictionary_handling(DictionaryHandling::Resend)
             .with_max_flight_data_size(flight::TARGET_MESSAGE_BYTES)
             .build(batches)
             .map_err(flight_status);

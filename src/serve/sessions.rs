@@ -19,6 +19,9 @@ pub(crate) struct Session {
     pub id: u64,
     pub engine: Embedded,
     expires: Option<Instant>,
+    /// The last call: a login unused for [`IDLE`] is closed (a CLI command logs in once and
+    /// never says goodbye).
+    used: Mutex<Instant>,
     /// Ingests staged under each open transaction, published at its commit.
     pub transactions: Mutex<HashMap<Vec<u8>, Vec<Staged>>>,
 }
@@ -26,6 +29,19 @@ pub(crate) struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// How long a login may go unused before its session (and its session tables) is closed.
+pub(crate) const IDLE: Duration = Duration::from_secs(30 * 60);
+
+impl Session {
+    fn alive(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|e| e > now) && now.duration_since(*self.used()) < IDLE
+    }
+
+    fn used(&self) -> std::sync::MutexGuard<'_, Instant> {
+        self.used.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -89,7 +105,7 @@ impl Sessions {
             None => Embedded::in_memory(self.threads),
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        Ok(Arc::new(Session { id, engine, expires, transactions: Mutex::default() }))
+        Ok(Arc::new(Session { id, engine, expires, used: Mutex::new(Instant::now()), transactions: Mutex::default() }))
     }
 
     fn check_basic(&self, header: &str) -> std::result::Result<(), Status> {
@@ -117,7 +133,7 @@ impl Sessions {
             (_, None) => {}
         }
         let now = Instant::now();
-        self.tokens().retain(|_, s| s.expires.is_none_or(|e| e > now));
+        self.tokens().retain(|_, s| s.alive(now));
         let session =
             self.open(Some(now + self.ttl)).await.map_err(|e| Status::internal(format!("opening a session: {e}")))?;
         let token = hex(&random_bytes::<32>()?);
@@ -132,11 +148,17 @@ impl Sessions {
             Some(h) if h.starts_with("Bearer ") || h.starts_with("bearer ") => {
                 let token = h[7..].trim();
                 let found = self.tokens().get(token).cloned();
+                let now = Instant::now();
                 match found {
-                    Some(s) if s.expires.is_none_or(|e| e > Instant::now()) => s,
+                    Some(s) if s.alive(now) => {
+                        *s.used() = now;
+                        s
+                    }
                     Some(_) => {
                         self.tokens().remove(token);
-                        return Err(Status::unauthenticated("the bearer token has expired: log in again"));
+                        return Err(Status::unauthenticated(
+                            "the bearer token has expired (or went unused too long): log in again",
+                        ));
                     }
                     None => return Err(Status::unauthenticated("unknown bearer token: log in again")),
                 }

@@ -359,10 +359,10 @@ impl Embedded {
     /// the same names; the folders they replaced are removed after.
     pub async fn commit(&self, batches: Vec<Staged>) -> Result<()> {
         let mut all: Vec<(String, String, u64)> = Vec::new();
-        let mut stamp_of_commit = stamp();
+        let stamp_of_commit = stamp();
         let mut holders = batches;
         for b in &mut holders {
-            stamp_of_commit = b.stamp.clone();
+            // Taken out of the staged sets: from here on the commit owns the folders.
             all.append(&mut b.tables);
         }
         let db = self.db()?.to_path_buf();
@@ -397,11 +397,6 @@ impl Embedded {
             let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
         }
         Ok(())
-    }
-
-    /// Drops staged tables unpublished.
-    pub fn abort(&self, mut staged: Staged) {
-        staged.remove_folders();
     }
 
     /// Registers the catalog's tables again where another session (another process, or another
@@ -748,6 +743,33 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    #[test]
+    fn staged_tables_show_after_commit_and_other_sessions_see_them_on_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = rt();
+        let a = rt.run(Embedded::open(dir.path(), Some(1))).unwrap();
+        let b = rt.run(Embedded::open(dir.path(), Some(1))).unwrap();
+        let staged = rt.run(a.stage(vec![table("t", 5)])).unwrap();
+        assert_eq!(staged.rows(), 5);
+        assert!(rt.run(a.schema("t")).unwrap().is_none(), "staged is not published");
+        rt.run(a.commit(vec![staged])).unwrap();
+        assert!(rt.run(a.schema("t")).unwrap().is_some());
+        // b registered its tables before the commit: it sees t after a refresh.
+        assert!(rt.run(b.schema("t")).unwrap().is_none());
+        rt.run(b.refresh()).unwrap();
+        assert_eq!(rt.run(fetch_sql(&b, "SELECT COUNT(*) AS n FROM t")).unwrap().i64s("n").unwrap(), [Some(5)]);
+        // A staged set dropped uncommitted leaves no folder behind.
+        let before: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        drop(rt.run(a.stage(vec![table("u", 3)])).unwrap());
+        let after: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(before.len(), after.len());
+        // A table dropped by one session goes from the other's on refresh.
+        rt.run(a.query(Query::Native("DROP TABLE t"))).unwrap();
+        rt.run(b.refresh()).unwrap();
+        assert!(rt.run(b.schema("t")).unwrap().is_none());
+        assert!(b.table_names().is_empty(), "{:?}", b.table_names());
     }
 
     #[test]

@@ -69,19 +69,27 @@ pub(crate) fn status_error(status: tonic::Status) -> Error {
 
 /// A connection-level failure, with its causes.
 pub(crate) fn transport_error(e: &(dyn std::error::Error + 'static)) -> Error {
+    Error::engine("flightsql", format!("the connection failed: {}", transport_text(e)))
+}
+
+/// The causes of a connection-level failure, with a hint where TLS is on at one end only.
+fn transport_text(e: &(dyn std::error::Error + 'static)) -> String {
     let text = crate::error::chain_text(e);
-    let hint = if text.contains("InvalidContentType")
-        || text.contains("corrupt message")
-        || text.contains("frame with invalid size")
-        || text.contains("protocol error")
-        || text.contains("tls handshake")
-        || text.contains("connection reset")
-    {
-        " (is TLS on at both ends? A server uses TLS when started with --tls-cert; a client with --tls or grpc+tls://)"
+    let one_sided_tls = [
+        "InvalidContentType",
+        "corrupt message",
+        "frame with invalid size",
+        "protocol error",
+        "tls handshake",
+        "connection reset",
+    ];
+    if one_sided_tls.iter().any(|t| text.contains(t)) {
+        format!(
+            "{text} (is TLS on at both ends? A server uses TLS when started with --tls-cert; a client with --tls or grpc+tls://)"
+        )
     } else {
-        ""
-    };
-    Error::engine("flightsql", format!("the connection failed: {text}{hint}"))
+        text
+    }
 }
 
 /// `[user@]host:port` of a URL, and whether the scheme asks for TLS.
@@ -134,7 +142,8 @@ impl FlightSql {
             .keep_alive_timeout(timeout)
             .keep_alive_while_idle(true)
             .initial_stream_window_size(16 << 20)
-            .initial_connection_window_size(32 << 20);
+            .initial_connection_window_size(32 << 20)
+            .max_frame_size(flight::MAX_FRAME_BYTES);
         if tls {
             let mut config = ClientTlsConfig::new().domain_name(host.clone());
             if let Some(ca) = &options.tls.ca {
@@ -157,8 +166,10 @@ impl FlightSql {
                 Error::engine("flightsql", format!("no connection to {target} within {} s", timeout.as_secs_f64()))
             })?
             .map_err(|e| {
-                let Error::Engine { message, .. } = transport_error(&e) else { unreachable!() };
-                Error::engine("flightsql", format!("cannot reach the Flight SQL server at {target}: {message}"))
+                Error::engine(
+                    "flightsql",
+                    format!("cannot reach the Flight SQL server at {target}: {}", transport_text(&e)),
+                )
             })?;
         let mut engine = FlightSql {
             channel,

@@ -262,6 +262,8 @@ pub(crate) struct Decoder {
     reader: Reader,
     schema: SchemaRef,
     dictionaries: HashMap<i64, ArrayRef>,
+    /// The message bodies the dictionaries were decoded from (their arrays are slices of them).
+    dictionary_bodies: HashMap<i64, Buffer>,
 }
 
 impl Decoder {
@@ -284,7 +286,7 @@ impl Decoder {
                 other => return Err(wire(format!("the result stream began with {other:?} instead of a schema"))),
             }
         };
-        Ok(Decoder { reader, schema, dictionaries: HashMap::new() })
+        Ok(Decoder { reader, schema, dictionaries: HashMap::new(), dictionary_bodies: HashMap::new() })
     }
 
     /// The next batch, or `None` at the end.
@@ -312,14 +314,21 @@ impl Decoder {
                         &version,
                     )?
                     .read_record_batch()?;
-                    let copied = copied_bytes(&batch, &part.body);
+                    let mut bodies: Vec<&Buffer> = self.dictionary_bodies.values().collect();
+                    bodies.push(&part.body);
+                    let copied = copied_bytes(&batch, &bodies);
                     return Ok(Some(Decoded { batch, copied, received: part.body.len() as u64 }));
                 }
                 MessageHeader::DictionaryBatch => {
                     let d = message
                         .header_as_dictionary_batch()
                         .ok_or_else(|| wire("a dictionary message without a dictionary"))?;
+                    if d.isDelta() {
+                        return Err(wire("the server sent a dictionary delta; heavytune asks for whole dictionaries"));
+                    }
+                    let id = d.id();
                     ipc::reader::read_dictionary(&part.body, d, &self.schema, &mut self.dictionaries, &version)?;
+                    self.dictionary_bodies.insert(id, part.body);
                 }
                 MessageHeader::Schema => return Err(wire("a second schema in one result stream")),
                 other => return Err(wire(format!("an IPC message of type {other:?} in a result stream"))),
@@ -332,15 +341,16 @@ fn ipc_message(header: &[u8]) -> Result<ipc::Message<'_>> {
     ipc::root_as_message(header).map_err(|e| wire(format!("the server sent an IPC header that does not decode: {e}")))
 }
 
-/// The bytes of `batch`'s buffers that do not lie inside `body` (a copy made while decoding).
-pub(crate) fn copied_bytes(batch: &RecordBatch, body: &Buffer) -> u64 {
-    let start = body.as_ptr() as usize;
-    let end = start + body.len();
+/// The bytes of `batch`'s buffers that lie inside none of `bodies` (copies made while
+/// decoding).
+pub(crate) fn copied_bytes(batch: &RecordBatch, bodies: &[&Buffer]) -> u64 {
+    let ranges: Vec<(usize, usize)> =
+        bodies.iter().map(|b| (b.as_ptr() as usize, b.as_ptr() as usize + b.len())).collect();
     let mut copied = 0u64;
     let mut stack: Vec<arrow::array::ArrayData> = batch.columns().iter().map(|c| c.to_data()).collect();
     let mut outside = |b: &Buffer| {
         let p = b.as_ptr() as usize;
-        if b.len() > 0 && (p < start || p + b.len() > end) {
+        if !b.is_empty() && !ranges.iter().any(|&(start, end)| p >= start && p + b.len() <= end) {
             copied += b.len() as u64;
         }
     };
@@ -374,9 +384,11 @@ mod tests {
         )
         .unwrap();
         let elsewhere = Buffer::from(MutableBuffer::new(64));
-        assert_eq!(copied_bytes(&batch, &elsewhere), 3 * 4 + 3 * 8);
+        assert_eq!(copied_bytes(&batch, &[&elsewhere]), 3 * 4 + 3 * 8);
         // The Int32 column's own buffer as "the body": only the floats are outside it.
         let ints = batch.column(0).to_data().buffers()[0].clone();
-        assert_eq!(copied_bytes(&batch, &ints), 3 * 8);
+        assert_eq!(copied_bytes(&batch, &[&ints]), 3 * 8);
+        let floats = batch.column(1).to_data().buffers()[0].clone();
+        assert_eq!(copied_bytes(&batch, &[&elsewhere, &ints, &floats]), 0);
     }
 }

@@ -19,10 +19,24 @@ import subprocess
 import sys
 import tempfile
 
+import resource
+
 import records
 
 USER = "bench"
 PASSWORD = "bench-password"
+
+
+def cpu_of(pid):
+    """User + system CPU seconds of a running process (from /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def bench(binary, db, engine, runs, extra_env):
@@ -67,8 +81,12 @@ def main():
         address = line.removeprefix("listening on ")
         remote = f"flightsql://{USER}@{address}"
         rounds = {"flightsql": [], "embedded": []}
+        cpu = {"server": 0.0, "client": 0.0}
         for _ in range(a.rounds):
+            s0, c0 = cpu_of(server.pid), children_cpu()
             rounds["flightsql"].append(bench(a.bin, db, remote, a.runs, env))
+            cpu["server"] += cpu_of(server.pid) - s0
+            cpu["client"] += children_cpu() - c0
             rounds["embedded"].append(bench(a.bin, db, "embedded", a.runs, {}))
         server_peak = peak_of(server.pid)
     finally:
@@ -96,6 +114,8 @@ def main():
         "runs_per_round": a.runs,
         "paths": summary,
         "server_peak_rss_mib": server_peak / 2**20 if server_peak else None,
+        # CPU per fetch over the wire (warm-up fetches included; the client's start-up too).
+        "flightsql_cpu_ms_per_fetch": {k: 1000 * v / (a.rounds * (a.runs + 1)) for k, v in cpu.items()},
         "flightsql_over_embedded_time": summary["flightsql"]["median_seconds"] / summary["embedded"]["median_seconds"],
         "records": rounds,
     }

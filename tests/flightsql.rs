@@ -138,6 +138,23 @@ fn run_answer(stdout: &str) -> Value {
     serde_json::json!({"sizes": sizes, "inverted": v["inverted"]})
 }
 
+/// One Flight `DoAction` sent with tonic's plain client and the given `authorization` header.
+fn raw_action(rt: &Blocking, port: u16, kind: &str, body: &str, authorization: &str) -> Result<(), tonic::Status> {
+    let (kind, body, authorization) = (kind.to_owned(), body.to_owned(), authorization.to_owned());
+    rt.run(async move {
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = arrow_flight::flight_service_client::FlightServiceClient::new(ch);
+        let mut r = tonic::Request::new(arrow_flight::Action { r#type: kind, body: body.into() });
+        r.metadata_mut().insert("authorization", authorization.parse().unwrap());
+        Ok(client.do_action(r).await.map(|_| ()))
+    })
+    .unwrap()
+}
+
 const QUICK: &[&str] = &["--min-size", "3", "--max-size", "5", "--generations", "10", "--population", "10"];
 
 #[test]
@@ -269,23 +286,9 @@ fn logins_are_checked_on_every_call() {
     assert!(text(&anonymous).1.contains("requires a user and password"), "{:?}", text(&anonymous));
     let ok = cli(dir, &["--engine", &server.user_url(), "sql", "SELECT 1 AS one"]);
     assert!(ok.status.success(), "{:?}", text(&ok));
-    // A forged token and a call without one.
+    // A forged token.
     let rt = Blocking::new(Some(2)).unwrap();
-    let port = server.port;
-    let forged: Result<(), tonic::Status> = rt
-        .run(async move {
-            let ch = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap();
-            let mut client = arrow_flight::flight_service_client::FlightServiceClient::new(ch);
-            let mut r =
-                tonic::Request::new(arrow_flight::Action { r#type: "heavytune.info".into(), body: Default::default() });
-            r.metadata_mut().insert("authorization", format!("Bearer {}", "ab".repeat(32)).parse().unwrap());
-            Ok(client.do_action(r).await.map(|_| ()))
-        })
-        .unwrap();
+    let forged = raw_action(&rt, server.port, "heavytune.info", "", &format!("Bearer {}", "ab".repeat(32)));
     let e = forged.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unauthenticated);
     assert!(e.message().contains("unknown bearer token"), "{e}");
@@ -398,21 +401,8 @@ fn bad_sql_and_missing_tables_are_errors_to_that_client_only() {
     assert!(err.contains("no_such_table") && err.contains("not found"), "{err}");
     // A malformed request (an action body that is not JSON) is an error; the server goes on.
     let rt = Blocking::new(Some(2)).unwrap();
-    let port = server.port;
-    let malformed: tonic::Status = rt
-        .run(async move {
-            let ch = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap();
-            let mut client = arrow_flight::flight_service_client::FlightServiceClient::new(ch);
-            let mut r =
-                tonic::Request::new(arrow_flight::Action { r#type: "heavytune.explain".into(), body: "{{".into() });
-            r.metadata_mut().insert("authorization", heavytune::flight::basic_header(USER, PASSWORD).parse().unwrap());
-            Ok(client.do_action(r).await.map(|_| ()).unwrap_err())
-        })
-        .unwrap();
+    let basic = heavytune::flight::basic_header(USER, PASSWORD);
+    let malformed = raw_action(&rt, server.port, "heavytune.explain", "{{", &basic).unwrap_err();
     assert_eq!(malformed.code(), tonic::Code::InvalidArgument, "{malformed}");
     let fine = cli(dir, &["--engine", &remote, "sql", "--csv", "SELECT COUNT(*) AS n FROM strategies"]);
     assert_eq!(text(&fine).0, "n\n244\n", "{:?}", text(&fine));

@@ -86,20 +86,27 @@ pub enum BenchCommand {
     Fetch(FetchArgs),
 }
 
+/// How often a benchmark runs, and how it prints.
 #[derive(Args, Debug)]
-pub struct FetchArgs {
-    /// The table to fetch (`SELECT * FROM <table>`).
-    #[arg(long, value_name = "NAME", default_value = "pnl")]
-    table: String,
-    /// Measured fetches.
+pub struct Rounds {
+    /// Measured runs (of each query, for `ab`).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Unmeasured fetches first.
+    /// Unmeasured runs first.
     #[arg(long, default_value_t = 1)]
     warmup: u32,
     /// Print the record as JSON on stdout (it is written under --out either way).
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// The table to fetch (`SELECT * FROM <table>`).
+    #[arg(long, value_name = "NAME", default_value = "pnl")]
+    table: String,
+    #[command(flatten)]
+    rounds: Rounds,
     /// Folder for the JSON record [default: `bench/` in the --db folder].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -109,15 +116,8 @@ pub struct FetchArgs {
 pub struct AbArgs {
     #[command(flatten)]
     source: QuerySource,
-    /// Measured runs of each query.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    runs: u32,
-    /// Unmeasured runs of each query first.
-    #[arg(long, default_value_t = 1)]
-    warmup: u32,
-    /// Print the record as JSON on stdout (it is written under --out either way).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    rounds: Rounds,
     /// Folder for the JSON record [default: `ab/` in the --db folder].
     #[arg(long, visible_alias = "out-dir", value_name = "DIR")]
     out: Option<PathBuf>,
@@ -225,23 +225,30 @@ pub fn cmd_bench(global: &Global, command: BenchCommand) -> anyhow::Result<()> {
     let engine = global.connect(&rt, true)?;
     let src = &args.source;
     let (gpu, kernels) = heavytune::device::select_gpu(args.device)?;
-    let bar = global.progress(u64::from(args.warmup + args.runs) * 2, "A/B runs {bar:30} {pos}/{len} {elapsed}");
+    let bar = global
+        .progress(u64::from(args.rounds.warmup + args.rounds.runs) * 2, "A/B runs {bar:30} {pos}/{len} {elapsed}");
     let record = rt.run(async {
         let prepared = query::prepare(engine.as_ref(), &src.request()).await?;
         let outcome = query::rewrite(engine.as_ref(), &prepared, src.rules.as_deref(), src.target).await?;
         if outcome.fired().is_empty() && !global.quiet {
             eprintln!("warning: no rule fired; both sides run the same SQL (heavytune explain --verbose says why)");
         }
-        ab::bench(engine.as_ref(), &prepared, &outcome, args.runs, args.warmup, (gpu.as_ref(), &kernels), &|| {
-            bar.inc(1)
-        })
+        ab::bench(
+            engine.as_ref(),
+            &prepared,
+            &outcome,
+            args.rounds.runs,
+            args.rounds.warmup,
+            (gpu.as_ref(), &kernels),
+            &|| bar.inc(1),
+        )
         .await
     });
     bar.finish_and_clear();
     let record = record?;
     let dir = args.out.clone().unwrap_or_else(|| global.db.join("ab"));
     let path = ab::write_record(&dir, &record)?;
-    if args.json {
+    if args.rounds.json {
         println!("{}", serde_json::to_string_pretty(&record)?);
     } else {
         print_record(&record, &path);
@@ -258,9 +265,15 @@ pub fn cmd_bench(global: &Global, command: BenchCommand) -> anyhow::Result<()> {
 fn cmd_fetch(global: &Global, args: FetchArgs) -> anyhow::Result<()> {
     let rt = global.runtime()?;
     let engine = global.connect(&rt, true)?;
-    let bar = global.progress(u64::from(args.warmup + args.runs), "fetches {bar:30} {pos}/{len} {elapsed}");
-    let record =
-        rt.run(heavytune::fetch_bench::fetch(engine.as_ref(), &args.table, args.runs, args.warmup, &|| bar.inc(1)));
+    let bar =
+        global.progress(u64::from(args.rounds.warmup + args.rounds.runs), "fetches {bar:30} {pos}/{len} {elapsed}");
+    let record = rt.run(heavytune::fetch_bench::fetch(
+        engine.as_ref(),
+        &args.table,
+        args.rounds.runs,
+        args.rounds.warmup,
+        &|| bar.inc(1),
+    ));
     bar.finish_and_clear();
     let record = record?;
     let dir = args.out.clone().unwrap_or_else(|| global.db.join("bench"));
@@ -269,7 +282,7 @@ fn cmd_fetch(global: &Global, args: FetchArgs) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(&record)?;
     std::fs::write(&path, format!("{text}\n"))
         .map_err(|e| heavytune::Error::Write { path: path.display().to_string(), cause: e })?;
-    if args.json {
+    if args.rounds.json {
         println!("{text}");
     } else {
         println!(

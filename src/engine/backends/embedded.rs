@@ -298,8 +298,7 @@ impl Embedded {
 }
 
 /// Tables written to new folders of the database but not yet in its catalog: invisible to
-/// every session until [`Embedded::commit`], removed by [`Embedded::abort`] (or when dropped
-/// uncommitted).
+/// every session until [`Embedded::commit`]; dropped uncommitted, their folders go.
 #[derive(Debug, Default)]
 pub struct Staged {
     db: PathBuf,
@@ -309,10 +308,6 @@ pub struct Staged {
 }
 
 impl Staged {
-    pub fn table_names(&self) -> impl Iterator<Item = &str> {
-        self.tables.iter().map(|(n, _, _)| n.as_str())
-    }
-
     pub fn rows(&self) -> u64 {
         self.tables.iter().map(|(_, _, r)| r).sum()
     }

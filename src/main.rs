@@ -44,7 +44,8 @@ pub(crate) struct Global {
     /// "not supported yet".
     #[arg(long, global = true, value_name = "URL", default_value = "embedded", env = "HEAVYTUNE_ENGINE")]
     pub(crate) engine: String,
-    /// User name for engines that ask for one (remote engines).
+    /// User name: the login to a remote engine that asks for one; for `serve`, the user every
+    /// client must log in as (its password in --password-env).
     #[arg(long, global = true, value_name = "NAME", env = "HEAVYTUNE_USER")]
     pub(crate) user: Option<String>,
     /// Environment variable holding the engine password (never give a password on the command

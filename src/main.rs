@@ -155,7 +155,8 @@ enum Command {
     /// the rewritten SQL in a dialect, and the engine's plans of both.
     #[command(after_help = EXIT_CODES)]
     Explain(Box<cli::explain::ExplainArgs>),
-    /// Serve the database over Arrow Flight SQL (for ADBC, JDBC, DBeaver or another heavytune).
+    /// Serve the database over Arrow Flight SQL (for ADBC, JDBC, DBeaver or another heavytune);
+    /// --tls-cert and --tls-key (the server's certificate chain and key, PEM) turn TLS on.
     #[command(after_help = EXIT_CODES)]
     Serve(cli::serve::ServeArgs),
     /// Benchmarks: `bench ab` runs a query and its rewrite alternately and compares them.

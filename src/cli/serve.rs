@@ -17,7 +17,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
     /// Serve no database folder: clients have their session tables only (else the tables of
-    /// --db). TLS: give --tls-cert and --tls-key, the server's certificate chain and key (PEM).
+    /// --db).
     #[arg(long)]
     no_db: bool,
     /// How long a login lasts, in seconds (clients log in again after).
@@ -33,10 +33,10 @@ pub struct ServeArgs {
 }
 
 fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
-    if !(value.is_finite() && value > 0.0) {
-        return Err(crate::cli::usage(format!("{flag} must be a positive number of seconds, got {value}")));
+    match Duration::try_from_secs_f64(value) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(crate::cli::usage(format!("{flag} must be a positive number of seconds, got {value}"))),
     }
-    Ok(Duration::from_secs_f64(value))
 }
 
 pub fn cmd(global: &Global, args: ServeArgs) -> anyhow::Result<()> {

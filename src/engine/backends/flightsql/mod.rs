@@ -235,7 +235,9 @@ impl FlightSql {
                 "flightsql",
                 format!("{} refused the login: {} (check --user and the password variable)", self.target, s.message()),
             ),
-            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal => {
+            // The first call on a connection: a server speaking TLS to a plain client (or the
+            // other way round) breaks it off in one of these ways.
+            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled => {
                 Error::engine("flightsql", format!("{}: {} (is TLS on at both ends?)", self.target, s.message()))
             }
             _ => status_error(s),
@@ -302,8 +304,8 @@ impl FlightSql {
     }
 
     /// Writes a table through a DoPut of `CommandStatementIngest`, one batch a message (the
-    /// server keeps batch boundaries). If the rows fail half way the call is dropped, not
-    /// ended, so the server sees a broken stream and keeps nothing.
+    /// server keeps batch boundaries). If the rows fail half way the stream ends with a broken
+    /// message, so the server keeps nothing.
     async fn put(&self, table: TableSource, temporary: bool, transaction: Option<bytes::Bytes>) -> Result<i64> {
         let command = CommandStatementIngest {
             table_definition_options: Some(TableDefinitionOptions {
@@ -318,7 +320,7 @@ impl FlightSql {
             options: Default::default(),
         };
         let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
-        let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<Error>();
+        let (fail_tx, mut fail_rx) = tokio::sync::oneshot::channel::<Error>();
         let failure = Arc::new(Failure { failed: Default::default(), tx: std::sync::Mutex::new(Some(fail_tx)) });
         let on_rows = Arc::clone(&failure);
         let rows = table.rows.stream.map(move |b| {
@@ -334,19 +336,24 @@ impl FlightSql {
             .with_max_flight_data_size(flight::MAX_MESSAGE_BYTES / 2)
             .build(rows);
         let on_encode = Arc::clone(&failure);
-        let data = encoded.filter_map(move |d| {
-            let d = d.map_err(|e| on_encode.fail(Error::engine("flightsql", format!("encoding the rows: {e}")))).ok();
-            async move { d }
-        });
-        // After a failure the request stream never ends: it stays open until the call is
-        // dropped below, which resets the stream instead of ending it cleanly (an ended
-        // stream would be a complete table to the server).
+        // Up to the first failure (of the rows or of their encoding), then nothing more of them.
+        let data = encoded
+            .map(move |d| {
+                // The rows' own failure came first where there was one (`fail` keeps the first).
+                d.map_err(|e| on_encode.fail(Error::engine("flightsql", format!("encoding the rows: {e}")))).ok()
+            })
+            .take_while(|d| futures::future::ready(d.is_some()))
+            .filter_map(futures::future::ready);
+        // After a failure the stream must not end cleanly (that would be a whole table to the
+        // server): it ends with a message that is no IPC message, which fails the server's
+        // decoding, so the server drops what it staged before it answers.
         let tail = futures::stream::once(async move {
-            if failure.failed.load(Ordering::SeqCst) {
-                futures::future::pending::<()>().await;
-            }
+            failure
+                .failed
+                .load(Ordering::SeqCst)
+                .then(|| FlightData { data_header: bytes::Bytes::from_static(BROKEN_OFF), ..Default::default() })
         })
-        .filter_map(|_| async { None::<FlightData> });
+        .filter_map(futures::future::ready);
         let request = data.chain(tail);
         let mut client = self.client();
         let mut r = tonic::Request::new(request);
@@ -364,17 +371,19 @@ impl FlightSql {
                 .map_err(|e| Error::engine("flightsql", format!("the server's ingest result does not decode: {e}")))?;
             Ok::<i64, Error>(update.record_count)
         };
-        tokio::pin!(call);
-        tokio::select! {
-            done = &mut call => done,
-            failed = fail_rx => match failed {
-                Ok(e) => Err(e),
-                // All rows sent: the answer decides.
-                Err(_) => call.await,
-            },
+        // The call runs to the server's answer also after a failure (the server refuses the
+        // broken stream once it has dropped what it staged); the rows' own error wins.
+        let answer = call.await;
+        match fail_rx.try_recv() {
+            Ok(e) => Err(e),
+            Err(_) => answer,
         }
     }
 }
+
+/// The last message of an ingest whose rows failed on the client: an IPC header that does
+/// not decode (its first word, read as a flatbuffer offset, points far past its end).
+const BROKEN_OFF: &[u8] = b"heavytune: the rows of this ingest failed on the client; discard them";
 
 /// The first failure of an ingest's rows, signalled once to the call that sends them.
 struct Failure {

@@ -48,12 +48,7 @@ pub fn peak_rss_bytes() -> u64 {
 
 fn arrow_bytes(batch: &arrow::record_batch::RecordBatch) -> u64 {
     let mut total = 0u64;
-    let mut stack: Vec<arrow::array::ArrayData> = batch.columns().iter().map(|c| c.to_data()).collect();
-    while let Some(d) = stack.pop() {
-        total += d.buffers().iter().map(|b| b.len() as u64).sum::<u64>();
-        total += d.nulls().map(|n| n.buffer().len() as u64).unwrap_or(0);
-        stack.extend(d.child_data().iter().cloned());
-    }
+    crate::engine::for_each_buffer(batch, |b| total += b.len() as u64);
     total
 }
 

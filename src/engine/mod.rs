@@ -117,6 +117,19 @@ impl QueryOutput {
     }
 }
 
+/// Calls `f` with every buffer of `batch`'s arrays: values, offsets, validity, and those of
+/// nested arrays.
+pub fn for_each_buffer(batch: &RecordBatch, mut f: impl FnMut(&arrow::buffer::Buffer)) {
+    let mut stack: Vec<arrow::array::ArrayData> = batch.columns().iter().map(|c| c.to_data()).collect();
+    while let Some(data) = stack.pop() {
+        data.buffers().iter().for_each(&mut f);
+        if let Some(n) = data.nulls() {
+            f(n.buffer());
+        }
+        stack.extend(data.child_data().iter().cloned());
+    }
+}
+
 /// A date or timestamp column as Date32 (days since 1970-01-01), or an error naming the
 /// column and the type it has.
 pub(crate) fn date32(col: &Arc<dyn Array>, name: &str) -> Result<Arc<dyn Array>> {

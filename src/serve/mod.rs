@@ -118,19 +118,23 @@ pub async fn serve(
     listening(address);
     tokio::pin!(server);
     tokio::select! {
-        done = &mut server => return done.map_err(|e| Error::engine("serve", format!("the server stopped: {e}"))),
+        done = &mut server => return done.map_err(stopped),
         _ = signalled_rx => {}
     }
     let finished = tokio::time::timeout(grace, &mut server).await;
     if let Ok(done) = finished {
-        return done.map_err(|e| Error::engine("serve", format!("the server stopped: {e}")));
+        return done.map_err(stopped);
     }
     let _ = stop_tx.send(true);
     match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
-        Ok(done) => done.map_err(|e| Error::engine("serve", format!("the server stopped: {e}"))),
+        Ok(done) => done.map_err(stopped),
         // Calls that ignore the end of their stream (a client that never reads): dropped.
         Err(_) => Ok(()),
     }
+}
+
+fn stopped(e: tonic::transport::Error) -> Error {
+    Error::engine("serve", format!("the server stopped: {e}"))
 }
 
 /// Resolves on SIGINT or SIGTERM.

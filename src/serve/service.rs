@@ -241,7 +241,7 @@ impl Service {
         Ok(0)
     }
 
-    /// The bound values of a parameter batch's first row.
+    /// The bound values of each row of a parameter batch.
     async fn parameters(stream: PeekableFlightDataStream) -> Result<Vec<Vec<ScalarValue>>, Status> {
         let batches: Vec<RecordBatch> =
             arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from))

@@ -166,11 +166,16 @@ impl Embedded {
         })
     }
 
-    async fn register_stored(&self, name: &str, file: &str) -> Result<()> {
-        // A trailing separator makes DataFusion read the folder's Parquet files as one table.
+    /// The location DataFusion reads a stored table from: a trailing separator makes it read
+    /// the folder's Parquet files as one table.
+    fn table_location(&self, file: &str) -> Result<String> {
         let path = self.db()?.join(file);
         let text = path.to_str().ok_or_else(|| Error::invalid("--db", format!("{} is not UTF-8", path.display())))?;
-        let text = if path.is_dir() { format!("{text}/") } else { text.to_owned() };
+        Ok(if path.is_dir() { format!("{text}/") } else { text.to_owned() })
+    }
+
+    async fn register_stored(&self, name: &str, file: &str) -> Result<()> {
+        let text = self.table_location(file)?;
         self.ctx.deregister_table(TableReference::bare(name))?;
         self.ctx.register_parquet(TableReference::bare(name), &text, ParquetReadOptions::default()).await?;
         self.registered().insert(name.to_owned(), file.to_owned());
@@ -180,9 +185,7 @@ impl Embedded {
     /// A stored table's provider, not registered under any name.
     async fn stored_provider(&self, file: &str) -> Result<Arc<dyn TableProvider>> {
         const SCRATCH: &str = "__heavytune_refresh";
-        let path = self.db()?.join(file);
-        let text = path.to_str().ok_or_else(|| Error::invalid("--db", format!("{} is not UTF-8", path.display())))?;
-        let text = if path.is_dir() { format!("{text}/") } else { text.to_owned() };
+        let text = self.table_location(file)?;
         self.ctx.register_parquet(TableReference::bare(SCRATCH), &text, ParquetReadOptions::default()).await?;
         self.ctx
             .deregister_table(TableReference::bare(SCRATCH))?
@@ -353,13 +356,10 @@ impl Embedded {
     /// Publishes staged tables, all at once (one atomic rename of the catalog), replacing any of
     /// the same names; the folders they replaced are removed after.
     pub async fn commit(&self, batches: Vec<Staged>) -> Result<()> {
-        let mut all: Vec<(String, String, u64)> = Vec::new();
         let stamp_of_commit = stamp();
-        let mut holders = batches;
-        for b in &mut holders {
-            // Taken out of the staged sets: from here on the commit owns the folders.
-            all.append(&mut b.tables);
-        }
+        // Taken out of the staged sets: from here on the commit owns the folders.
+        let all: Vec<(String, String, u64)> =
+            batches.into_iter().flat_map(|mut b| std::mem::take(&mut b.tables)).collect();
         let db = self.db()?.to_path_buf();
         let committed = (|| {
             let _lock = self.lock_catalog()?;

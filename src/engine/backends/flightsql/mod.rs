@@ -211,8 +211,15 @@ impl FlightSql {
 
     /// A request with this session's token and the per-call time limit.
     fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(message);
+        let mut r = self.authorized(message);
         r.set_timeout(self.timeout);
+        r
+    }
+
+    /// A request with this session's token (and no time limit: an ingest takes as long as
+    /// its rows).
+    fn authorized<T>(&self, message: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
         if let Some(a) = &self.authorization
             && let Ok(v) = a.parse()
         {
@@ -356,12 +363,7 @@ impl FlightSql {
         .filter_map(futures::future::ready);
         let request = data.chain(tail);
         let mut client = self.client();
-        let mut r = tonic::Request::new(request);
-        if let Some(a) = &self.authorization
-            && let Ok(v) = a.parse()
-        {
-            r.metadata_mut().insert("authorization", v);
-        }
+        let r = self.authorized(request);
         let call = async {
             let mut results = client.do_put(r).await.map_err(status_error)?.into_inner();
             let result = results.message().await.map_err(status_error)?;

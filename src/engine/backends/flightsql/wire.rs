@@ -347,22 +347,12 @@ pub(crate) fn copied_bytes(batch: &RecordBatch, bodies: &[&Buffer]) -> u64 {
     let ranges: Vec<(usize, usize)> =
         bodies.iter().map(|b| (b.as_ptr() as usize, b.as_ptr() as usize + b.len())).collect();
     let mut copied = 0u64;
-    let mut stack: Vec<arrow::array::ArrayData> = batch.columns().iter().map(|c| c.to_data()).collect();
-    let mut outside = |b: &Buffer| {
+    crate::engine::for_each_buffer(batch, |b| {
         let p = b.as_ptr() as usize;
         if !b.is_empty() && !ranges.iter().any(|&(start, end)| p >= start && p + b.len() <= end) {
             copied += b.len() as u64;
         }
-    };
-    while let Some(data) = stack.pop() {
-        for b in data.buffers() {
-            outside(b);
-        }
-        if let Some(n) = data.nulls() {
-            outside(n.buffer());
-        }
-        stack.extend(data.child_data().iter().cloned());
-    }
+    });
     copied
 }
 

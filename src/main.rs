@@ -38,10 +38,18 @@ pub(crate) struct Global {
     /// Database folder of the embedded engine: a folder of Parquet parts per table plus catalog.json.
     #[arg(long, global = true, value_name = "DIR", default_value = "heavytune-db", env = "HEAVYTUNE_DB")]
     pub(crate) db: PathBuf,
-    /// SQL engine: `embedded` (DataFusion in this process, the default), or
+    /// SQL engine: `embedded` (DataFusion in this process, the default);
     /// `flightsql://[USER@]HOST:PORT` (also grpc://, grpc+tls://) for an Arrow Flight SQL server
-    /// such as `heavytune serve`. odbc://, heavydb:// and ballista:// are planned and answer
-    /// "not supported yet".
+    /// such as `heavytune serve`; `odbc://<ODBC connection string>` for HeavyDB or PostgreSQL
+    /// through their ODBC drivers (the string goes to the driver manager unchanged, e.g.
+    /// `odbc://DSN=prod` or `odbc://Driver={PostgreSQL Unicode};Server=HOST;Port=5432;Database=DB;UID=USER`;
+    /// the password comes from --password-env unless the string has PWD=; drivers are found in
+    /// /etc/odbcinst.ini or $ODBCSYSINI/odbcinst.ini, which must give the driver library's full
+    /// path); `heavydb://USER@HOST[:PORT]/DATABASE` builds a string for HeavyDB's driver
+    /// (`Driver=HeavyaiDriver`, port 6274): HeavyDB's documentation names that driver but not
+    /// the connection-string keys, so the keys used (HOST, PORT, DATABASE, UID, PWD,
+    /// PROTOCOL=binary) are unconfirmed: where the driver wants others, pass the whole string
+    /// with odbc://. ballista:// is planned and answers "not supported yet".
     #[arg(long, global = true, value_name = "URL", default_value = "embedded", env = "HEAVYTUNE_ENGINE")]
     pub(crate) engine: String,
     /// User name: the login to a remote engine that asks for one; for `serve`, the user every

@@ -72,8 +72,9 @@ async fn run(engine: &dyn Engine, template: &str, tables: &TableNames) -> Result
     execute_plan(engine, &plan(engine, template, tables).await?).await
 }
 
-/// Runs a `CREATE TABLE ... AS` template as a session table of the run.
-async fn create(temps: &mut Temporaries<'_>, template: &str, tables: &TableNames) -> Result<String> {
+/// Runs a `CREATE TABLE ... AS` template as a session table of the run; `in_order`: a long
+/// table, stored by (strategy_id, seq) where the engine keeps insertion order.
+async fn create(temps: &mut Temporaries<'_>, template: &str, tables: &TableNames, in_order: bool) -> Result<String> {
     let plan = plan(temps.engine(), template, tables).await?;
     let Statement::CreateTable(ct) = &plan.statement else {
         return Err(Error::internal(format!("template {template} is not a CREATE TABLE AS")));
@@ -81,7 +82,17 @@ async fn create(temps: &mut Temporaries<'_>, template: &str, tables: &TableNames
     let (Some(query), name) = (&ct.query, crate::templates::bare_name(&ct.name)) else {
         return Err(Error::internal(format!("template {template} creates a table without a query")));
     };
-    temps.create_as(&name, &Statement::Query(query.clone())).await?;
+    let select = Statement::Query(query.clone());
+    let select = if in_order && temps.engine().kind() != crate::engine::EngineKind::Datafusion {
+        // A server keeps a CREATE TABLE AS's rows in the order they come, and later scans
+        // return them so: ordered by (strategy_id, seq), the standardize stage's sums add
+        // each strategy's days in order, giving the in-process computation's bits (DataFusion
+        // keeps each partition's order without a sort).
+        templates::parse(&format!("SELECT * FROM ({select}) AS ordered_rows ORDER BY strategy_id, seq"))?
+    } else {
+        select
+    };
+    temps.create_as(&name, &select).await?;
     Ok(name)
 }
 
@@ -131,8 +142,8 @@ async fn prepare_stored(
 /// ULTA in the engine: the decisions as a session strategies table, the inverted P&L as a
 /// session table, and the report's figures.
 async fn ulta(temps: &mut Temporaries<'_>, tables: &TableNames) -> Result<(TableNames, Vec<Inversion>)> {
-    let strategies = create(temps, "ulta_strategies", tables).await?;
-    let pnl = create(temps, "ulta_pnl", tables).await?;
+    let strategies = create(temps, "ulta_strategies", tables, false).await?;
+    let pnl = create(temps, "ulta_pnl", tables, true).await?;
     let report = run(temps.engine(), "ulta_report", tables).await?;
     let figures = |c: &str| -> Result<Vec<f64>> {
         report

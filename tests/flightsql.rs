@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Float64Array, Int32Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
-use common::{Sandbox, parity};
+use common::{QUICK, Sandbox, parity, run_answer};
 use heavytune::engine::{Blocking, ConnectOptions, Query, Rows, Secret, TableSource, connect};
 use serde_json::Value;
 
@@ -126,18 +126,6 @@ fn options(user: bool) -> ConnectOptions {
     }
 }
 
-/// `run --json` with everything that depends on time or place left out.
-fn run_answer(stdout: &str) -> Value {
-    let v: Value = serde_json::from_str(stdout).expect("run --json");
-    let sizes: Vec<Value> = v["sizes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| serde_json::json!({"size": s["size"], "strategies": s["strategies"], "fitness": s["fitness"]}))
-        .collect();
-    serde_json::json!({"sizes": sizes, "inverted": v["inverted"]})
-}
-
 /// One Flight `DoAction` sent with tonic's plain client and the given `authorization` header.
 fn raw_action(rt: &Blocking, port: u16, kind: &str, body: &str, authorization: &str) -> Result<(), tonic::Status> {
     let (kind, body, authorization) = (kind.to_owned(), body.to_owned(), authorization.to_owned());
@@ -154,8 +142,6 @@ fn raw_action(rt: &Blocking, port: u16, kind: &str, body: &str, authorization: &
     })
     .unwrap()
 }
-
-const QUICK: &[&str] = &["--min-size", "3", "--max-size", "5", "--generations", "10", "--population", "10"];
 
 #[test]
 fn every_command_over_flightsql_gives_the_embedded_answers() {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_ulta_matches, close, index_of, num, parity, rows, small};
+use common::{assert_metrics_match, assert_ulta_matches, close, index_of, num, parity, rows, small};
 use heavytune::engine::{Blocking, Embedded, Temporaries};
 use heavytune::kernels::{Evaluator, Metric, Penalty};
 use heavytune::stages::{EngineStats, StageInput, engine_stats};
@@ -35,15 +35,7 @@ fn engine_ulta_matches_the_legacy() {
 fn engine_metrics_match_with_and_without_ulta() {
     for (flag, file) in [(false, "strategy_metrics.csv"), (true, "strategy_metrics_ulta.csv")] {
         let st = stats(flag);
-        let want = rows(file);
-        assert_eq!(want.len(), st.metrics.len());
-        for w in &want {
-            let m = st.metrics[index_of(&st.table, &w[0])[0] as usize];
-            let got = [m.roi, m.max_drawdown, m.win_percentage, m.profit_factor, m.expectancy];
-            for (k, g) in got.iter().enumerate() {
-                assert!(close(*g, num(&w[k + 1])), "{file} {} metric {k}: got {g}, want {}", w[0], w[k + 1]);
-            }
-        }
+        assert_metrics_match(&st.metrics, &st.table, file);
     }
 }
 

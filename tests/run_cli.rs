@@ -3,11 +3,10 @@
 
 mod common;
 
-use common::{Sandbox, close, csv_fields, parity};
+use common::{QUICK, Sandbox, close, csv_fields, parity};
 use serde_json::Value;
 
 /// Small, fast settings on the parity data.
-const QUICK: &[&str] = &["--min-size", "3", "--max-size", "5", "--generations", "10", "--population", "10"];
 
 fn run_json(sb: &Sandbox, extra: &[&str]) -> Value {
     let input = parity("small.csv");

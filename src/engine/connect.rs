@@ -68,12 +68,12 @@ pub struct ConnectOptions {
     pub timeout: Option<Duration>,
 }
 
-/// Engine URL schemes heavytune knows of besides `embedded`; `flightsql` runs, the others are
+/// Engine URL schemes heavytune knows of besides `embedded`; all run but `ballista`, which is
 /// planned.
 pub const PLANNED_SCHEMES: &[(&str, &str)] = &[
     ("flightsql", "Arrow Flight SQL (grpc://host:port and grpc+tls://host:port also accepted)"),
-    ("odbc", "HeavyDB, PostgreSQL or another engine over ODBC"),
-    ("heavydb", "HeavyDB over ODBC"),
+    ("odbc", "HeavyDB or PostgreSQL over ODBC: odbc://<ODBC connection string>"),
+    ("heavydb", "HeavyDB over its ODBC driver: heavydb://USER@HOST[:PORT]/DATABASE"),
     ("ballista", "Apache Ballista cluster"),
 ];
 
@@ -112,6 +112,10 @@ impl EngineUrl {
     /// The URL as it may be printed: passwords (`user:secret@`, `PWD=...;`, `password=...`)
     /// replaced by `***`.
     pub fn redacted(&self) -> String {
+        if self.scheme == "odbc" {
+            // Parsed as a connection string: braced values may hold `;`.
+            return format!("odbc://{}", super::backends::odbc::redact(&self.rest));
+        }
         let mut rest = self.rest.clone();
         // user:password@host
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -165,6 +169,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Box<dyn Engi
             Ok(Box::new(engine))
         }
         "flightsql" | "grpc" | "grpc+tls" => Ok(Box::new(super::backends::FlightSql::connect(&parsed, options).await?)),
+        "odbc" | "heavydb" => Ok(Box::new(super::backends::Odbc::connect(&parsed, options).await?)),
         s if PLANNED_SCHEMES.iter().any(|(p, _)| *p == s) => Err(Error::EngineUrl {
             url: parsed.redacted(),
             message: "this engine is not supported yet; use --engine embedded (DataFusion, the default)".to_owned(),
@@ -202,8 +207,16 @@ mod tests {
         let opts = ConnectOptions::default();
         let planned = rt.block_on(connect("ballista://127.0.0.1:50050", &opts)).err().unwrap().to_string();
         assert!(planned.contains("not supported yet"), "{planned}");
-        let odbc = rt.block_on(connect("odbc://DSN=x;PWD=topsecret", &opts)).err().unwrap().to_string();
-        assert!(odbc.contains("not supported yet") && !odbc.contains("topsecret"), "{odbc}");
+        // A driver that is not installed: named, with how to install it; no password shown.
+        let odbc = rt
+            .block_on(connect("odbc://Driver={No Such Driver 7};Server=h;PWD={top;secret}", &opts))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(odbc.contains("\"No Such Driver 7\" is not installed") && odbc.contains("apt-get install"), "{odbc}");
+        assert!(!odbc.contains("top") && !odbc.contains("secret"), "{odbc}");
+        let syntax = rt.block_on(connect("odbc://Driver={x;PWD=s3cret", &opts)).err().unwrap().to_string();
+        assert!(syntax.contains("column 8") && !syntax.contains("s3cret"), "{syntax}");
         let unknown = rt.block_on(connect("mysql://x", &opts)).err().unwrap().to_string();
         assert!(unknown.contains("unknown engine scheme"), "{unknown}");
         assert!(rt.block_on(connect("embedded", &opts)).is_ok());

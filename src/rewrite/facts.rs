@@ -172,7 +172,7 @@ impl Context {
                 &format!(
                     "SELECT COUNT(*) AS n_rows, COUNT(pnl) AS n_values, COUNT(DISTINCT strategy_id) AS n_ids, \
                      COUNT(DISTINCT trade_date) AS n_keys, \
-                     (SELECT COUNT(*) FROM (SELECT DISTINCT strategy_id, trade_date FROM {quoted})) AS n_pairs \
+                     (SELECT COUNT(*) FROM (SELECT DISTINCT strategy_id, trade_date FROM {quoted}) AS pairs) AS n_pairs \
                      FROM {quoted}"
                 ),
             )

@@ -141,3 +141,35 @@ pub fn assert_ulta_matches(inversions: &[heavytune::ulta::Inversion], names: &[S
     let order = std::fs::read_to_string(parity("ulta_column_order.txt")).unwrap();
     assert_eq!(names, order.lines().collect::<Vec<_>>());
 }
+
+/// A small search budget for runs whose answer is compared, not judged.
+pub const QUICK: &[&str] = &["--min-size", "3", "--max-size", "5", "--generations", "10", "--population", "10"];
+
+/// `run --json` with everything that depends on time or place left out.
+pub fn run_answer(stdout: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(stdout).expect("run --json");
+    let sizes: Vec<serde_json::Value> = v["sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::json!({"size": s["size"], "strategies": s["strategies"], "fitness": s["fitness"]}))
+        .collect();
+    serde_json::json!({"sizes": sizes, "inverted": v["inverted"]})
+}
+
+/// Per-strategy metrics against a parity file (strategy_metrics.csv or its ULTA twin).
+pub fn assert_metrics_match(
+    metrics: &[heavytune::strategy_metrics::StrategyMetrics],
+    table: &heavytune::load::WideTable,
+    file: &str,
+) {
+    let want = rows(file);
+    assert_eq!(want.len(), metrics.len());
+    for w in &want {
+        let m = metrics[index_of(table, &w[0])[0] as usize];
+        let got = [m.roi, m.max_drawdown, m.win_percentage, m.profit_factor, m.expectancy];
+        for (k, g) in got.iter().enumerate() {
+            assert!(close(*g, num(&w[k + 1])), "{file} {} metric {k}: got {g}, want {}", w[0], w[k + 1]);
+        }
+    }
+}

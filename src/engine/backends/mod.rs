@@ -1,8 +1,10 @@
-//! Engine backends, one file each: the embedded DataFusion engine and Arrow Flight SQL
-//! servers; ODBC (HeavyDB, PostgreSQL) and Ballista join here.
+//! Engine backends, one module each: the embedded DataFusion engine, Arrow Flight SQL servers
+//! and SQL servers over ODBC (HeavyDB, PostgreSQL); Ballista joins here.
 
 mod embedded;
 mod flightsql;
+pub mod odbc;
 
 pub use embedded::{Embedded, Staged};
 pub use flightsql::FlightSql;
+pub use odbc::Odbc;

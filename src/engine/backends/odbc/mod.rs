@@ -1,0 +1,610 @@
+//! A SQL server over ODBC (`odbc://<connection string>`, `heavydb://USER@HOST[:PORT]/DB`):
+//! HeavyDB in production, PostgreSQL in the tests.
+//!
+//! The server says what it is (`SQL_DBMS_NAME`) when the connection opens; statements are
+//! printed in its dialect and the rewrite rules read its capabilities. Results come back
+//! through arrow-odbc's columnar reader as Arrow batches; tables go in through arrow-odbc's
+//! writer, whole batches bound as parameter arrays. ODBC is blocking: every call runs on
+//! tokio's blocking pool, one at a time on the session's one connection (a session's
+//! temporary tables live on it).
+
+mod connection_string;
+mod ddl;
+mod errors;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::{RecordBatch, RecordBatchReader};
+use arrow_odbc::{OdbcReaderBuilder, OdbcWriter};
+use odbc_api::{Connection, ConnectionOptions};
+use sqlparser::ast::Statement;
+
+pub use connection_string::{ConnectionString, HEAVYDB_DRIVER, HEAVYDB_PORT, redact};
+pub use ddl::{create_table, stored_tables};
+
+use crate::dialect::{Dialect, print};
+use crate::engine::{ConnectOptions, Engine, EngineKind, EngineUrl, Query, Rows, TableSource, TableStatistics};
+use crate::error::{Error, Result};
+use crate::tables::TableNames;
+use crate::templates::quote_ident;
+use errors::{arrow_odbc_error, connect_error, statement_error};
+
+/// Rows per fetched batch and per bound parameter array (see reports/README.md, "ODBC").
+pub const DEFAULT_BATCH_ROWS: usize = 32_768;
+/// The environment variable that overrides [`DEFAULT_BATCH_ROWS`] (for measuring).
+pub const BATCH_ROWS_VAR: &str = "HEAVYTUNE_ODBC_BATCH_ROWS";
+/// Longest text value fetched (bytes); drivers that report no length for TEXT get this buffer.
+const MAX_TEXT_BYTES: usize = 4096;
+/// Largest fetch buffer per batch.
+const MAX_BATCH_BYTES: usize = 64 << 20;
+/// Prefix of the staging tables a load writes on servers without transactions.
+const STAGE_PREFIX: &str = "ht_stage_";
+
+/// A server reached through an ODBC driver.
+pub struct Odbc {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: Mutex<Connection<'static>>,
+    kind: EngineKind,
+    /// The server's own name and version, as the driver reports them.
+    dbms: String,
+    /// The connection string as it may be printed.
+    shown: String,
+    timeout: Option<usize>,
+    batch_rows: usize,
+    /// Session tables this session created (the only ones `drop_temporary` drops).
+    temporaries: Mutex<BTreeSet<String>>,
+}
+
+/// The engine a driver's `SQL_DBMS_NAME` names.
+pub fn kind_of_dbms(name: &str) -> Option<EngineKind> {
+    let n = name.to_ascii_lowercase();
+    if n.contains("postgres") {
+        Some(EngineKind::Postgres)
+    } else if ["heavy", "omnisci", "mapd"].iter().any(|h| n.contains(h)) {
+        Some(EngineKind::Heavydb)
+    } else {
+        None
+    }
+}
+
+fn batch_rows() -> Result<usize> {
+    match std::env::var(BATCH_ROWS_VAR) {
+        Err(_) => Ok(DEFAULT_BATCH_ROWS),
+        Ok(v) => v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+            Error::invalid("HEAVYTUNE_ODBC_BATCH_ROWS", format!("{v:?} is not a positive number of rows"))
+        }),
+    }
+}
+
+impl Odbc {
+    /// Connects: `odbc://` passes its connection string to the driver manager unchanged (the
+    /// user and the password added from the options where it names none); `heavydb://` builds
+    /// one for HeavyDB's driver.
+    pub async fn connect(url: &EngineUrl, options: &ConnectOptions) -> Result<Odbc> {
+        let mut cs = match url.scheme.as_str() {
+            "heavydb" => connection_string::heavydb(&url.rest)?,
+            _ => ConnectionString::parse(&url.rest).map_err(|message| Error::EngineUrl {
+                url: url.redacted(),
+                message: format!("the ODBC connection string does not parse: {message}"),
+            })?,
+        };
+        if cs.attributes.is_empty() {
+            return Err(Error::EngineUrl {
+                url: url.redacted(),
+                message: "the connection string is empty: odbc://DSN=name;... or odbc://Driver={...};Server=...;..."
+                    .into(),
+            });
+        }
+        if !cs.has_user()
+            && let Some(user) = &options.user
+        {
+            cs.push("UID", user);
+        }
+        if !cs.has_password()
+            && let Some(password) = &options.password
+        {
+            cs.push("PWD", password.expose());
+        }
+        let shown = format!("{}://{}", url.scheme, cs.redacted());
+        let driver = cs.get("Driver").map(str::to_owned);
+        let dsn = cs.get("DSN").map(str::to_owned);
+        let timeout = options.timeout.map(|t| t.as_secs().max(1) as usize);
+        let login_timeout = options.timeout.unwrap_or(Duration::from_secs(30)).as_secs().max(1) as u32;
+        let text = cs.to_driver_text();
+        let batch_rows = batch_rows()?;
+        let inner = blocking(move || {
+            let env = odbc_api::environment()
+                .map_err(|e| Error::engine("odbc", format!("the ODBC driver manager failed to start: {e}")))?;
+            let options = ConnectionOptions { login_timeout_sec: Some(login_timeout), ..ConnectionOptions::default() };
+            let connection = env
+                .connect_with_connection_string(&text, options)
+                .map_err(|e| connect_error(e, driver.as_deref(), dsn.as_deref()))?;
+            let dbms = connection
+                .database_management_system_name()
+                .map_err(|e| statement_error(&e, "odbc: the server's name (SQL_DBMS_NAME)"))?;
+            let kind = kind_of_dbms(&dbms).ok_or_else(|| {
+                Error::engine(
+                    "odbc",
+                    format!("the server is {dbms:?}; heavytune speaks HeavyDB's and PostgreSQL's SQL over ODBC"),
+                )
+            })?;
+            Ok(Inner {
+                connection: Mutex::new(connection),
+                kind,
+                dbms,
+                shown,
+                timeout,
+                batch_rows,
+                temporaries: Mutex::new(BTreeSet::new()),
+            })
+        })
+        .await?;
+        Ok(Odbc { inner: Arc::new(inner) })
+    }
+
+    /// The server's name as its driver reports it.
+    pub fn dbms(&self) -> &str {
+        &self.inner.dbms
+    }
+
+    /// Runs `f` with the session on the blocking pool.
+    async fn with<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> Result<T> + Send + 'static) -> Result<T> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || f(&inner)).await
+    }
+
+    fn dialect_of(&self) -> Dialect {
+        self.inner.kind.dialect()
+    }
+}
+
+/// Runs blocking ODBC work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::internal(format!("an ODBC call failed to finish: {e}")))?
+}
+
+impl Inner {
+    fn lock(&self) -> Result<MutexGuard<'_, Connection<'static>>> {
+        self.connection.lock().map_err(|_| Error::internal("an earlier ODBC call panicked; reconnect"))
+    }
+
+    /// Runs one statement and collects its rows (none for a statement without a result).
+    fn run(
+        &self,
+        connection: &Connection<'static>,
+        sql: &str,
+        what: &'static str,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let cursor = connection.execute(sql, (), self.timeout).map_err(|e| statement_error(&e, what))?;
+        let Some(mut cursor) = cursor else {
+            return Ok((Arc::new(Schema::empty()), Vec::new()));
+        };
+        let schema = wide_floats(
+            arrow_odbc::arrow_schema_from(&mut cursor, Some(&self.dbms), false)
+                .map_err(|e| arrow_odbc_error(&e, what))?,
+        );
+        let reader = OdbcReaderBuilder::new()
+            .with_schema(schema)
+            .with_max_num_rows_per_batch(self.batch_rows)
+            .with_max_bytes_per_batch(MAX_BATCH_BYTES)
+            .with_max_text_size(MAX_TEXT_BYTES)
+            .with_dbms_name(self.dbms.clone())
+            .build(cursor)
+            .map_err(|e| arrow_odbc_error(&e, what))?;
+        let schema = reader.schema();
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| arrow_odbc_error(&e, what))?;
+        Ok((schema, batches))
+    }
+
+    fn execute(&self, connection: &Connection<'static>, sql: &str, what: &'static str) -> Result<()> {
+        connection.execute(sql, (), self.timeout).map_err(|e| statement_error(&e, what))?;
+        Ok(())
+    }
+
+    /// Inserts `batches` into `table` with parameter arrays of `batch_rows` rows.
+    fn insert(
+        &self,
+        connection: &Connection<'static>,
+        table: &str,
+        schema: &Schema,
+        batches: &[RecordBatch],
+    ) -> Result<u64> {
+        let (schema, batches) = writable(schema, batches)?;
+        let columns: Vec<String> = schema.fields().iter().map(|f| quote_ident(f.name())).collect();
+        let marks = vec!["?"; columns.len()].join(", ");
+        let sql = format!("INSERT INTO {} ({}) VALUES ({marks})", quote_ident(table), columns.join(", "));
+        let prepared = connection.prepare(&sql).map_err(|e| statement_error(&e, "odbc: preparing the insert"))?;
+        let mut writer =
+            OdbcWriter::new(self.batch_rows, &schema, prepared).map_err(|e| arrow_odbc_error(&e, "odbc: insert"))?;
+        let mut rows = 0u64;
+        for b in &batches {
+            writer.write_batch(b).map_err(|e| arrow_odbc_error(&e, "odbc: insert"))?;
+            rows += b.num_rows() as u64;
+        }
+        writer.flush().map_err(|e| arrow_odbc_error(&e, "odbc: insert"))?;
+        Ok(rows)
+    }
+
+    fn create_and_fill(
+        &self,
+        connection: &Connection<'static>,
+        table: &TableSourceBatches,
+        temporary: bool,
+    ) -> Result<()> {
+        let ddl = create_table(&table.name, &table.schema, temporary, self.kind.name())?;
+        self.execute(connection, &print(&ddl, self.kind.dialect())?, "odbc: create table")?;
+        self.insert(connection, &table.name, &table.schema, &table.batches)?;
+        Ok(())
+    }
+}
+
+/// The result schema with every floating column as Float64. Drivers describe a double as
+/// `SQL_FLOAT(p)` with `p` in decimal digits (psqlODBC: 17), which arrow-odbc reads as binary
+/// precision and maps to Float32, losing half the bits; a real column read as a double loses
+/// nothing.
+fn wide_floats(schema: Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Float32 | DataType::Float16 => Field::new(f.name(), DataType::Float64, f.is_nullable()),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Batches as arrow-odbc's writer takes them: dictionary-encoded text as plain text.
+fn writable(schema: &Schema, batches: &[RecordBatch]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let plain = |t: &DataType| match t {
+        DataType::Dictionary(_, v) => (**v).clone(),
+        t => t.clone(),
+    };
+    let fields: Vec<Field> =
+        schema.fields().iter().map(|f| Field::new(f.name(), plain(f.data_type()), f.is_nullable())).collect();
+    let target = Arc::new(Schema::new(fields));
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        let columns = b
+            .columns()
+            .iter()
+            .zip(target.fields())
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() { Ok(Arc::clone(c)) } else { arrow::compute::cast(c, f.data_type()) }
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        out.push(RecordBatch::try_new(Arc::clone(&target), columns)?);
+    }
+    Ok((target, out))
+}
+
+/// A table to write, its rows already received.
+struct TableSourceBatches {
+    name: String,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+}
+
+async fn received(table: TableSource) -> Result<TableSourceBatches> {
+    let schema = Arc::clone(&table.rows.schema);
+    let batches = table.rows.collect().await?.batches;
+    Ok(TableSourceBatches { name: table.name, schema, batches })
+}
+
+/// Whether `tables` is the stored pair a load writes (P&L and its strategies), and its names.
+fn stored_pair(tables: &[TableSourceBatches]) -> Option<TableNames> {
+    let names = |s: &SchemaRef| s.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+    let pnl_cols = names(&crate::tables::pnl_schema());
+    let pnl = tables.iter().find(|t| names(&t.schema) == pnl_cols)?;
+    let pair = TableNames::for_table(&pnl.name);
+    let strategies = tables.iter().find(|t| t.name == pair.strategies)?;
+    (tables.len() == 2 && names(&strategies.schema) == names(&crate::tables::strategies_schema())).then_some(pair)
+}
+
+#[async_trait::async_trait]
+impl Engine for Odbc {
+    fn kind(&self) -> EngineKind {
+        self.inner.kind
+    }
+
+    fn describe(&self) -> String {
+        format!("{} over ODBC ({}; {})", self.inner.kind, self.inner.dbms, self.inner.shown)
+    }
+
+    async fn query(&self, query: Query<'_>) -> Result<Rows> {
+        let sql = match query {
+            Query::Ast(stmt) => print(stmt, self.dialect_of())?,
+            Query::Native(text) => text.to_owned(),
+        };
+        let (schema, batches) = self
+            .with(move |inner| {
+                let connection = inner.lock()?;
+                inner.run(&connection, &sql, "odbc query")
+            })
+            .await?;
+        Ok(Rows::from_batches(schema, batches))
+    }
+
+    async fn explain(&self, stmt: &Statement, analyze: bool) -> Result<String> {
+        let caps = self.capabilities();
+        if analyze && !caps.explain_analyze {
+            return Err(Error::engine(
+                "explain",
+                format!("{} has no EXPLAIN ANALYZE; run explain without --analyze", self.inner.kind),
+            ));
+        }
+        let sql = print(stmt, self.dialect_of())?;
+        let text = match (self.inner.kind, analyze) {
+            (EngineKind::Postgres, true) => format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"),
+            _ => format!("EXPLAIN {sql}"),
+        };
+        let (_, batches) = self
+            .with(move |inner| {
+                let connection = inner.lock()?;
+                inner.run(&connection, &text, "explain")
+            })
+            .await?;
+        let out = crate::engine::QueryOutput {
+            schema: batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(Schema::empty())),
+            batches,
+        };
+        if out.schema.fields().is_empty() {
+            return Ok(String::new());
+        }
+        Ok(out.strings(0)?.join("\n"))
+    }
+
+    async fn ingest(&self, tables: Vec<TableSource>) -> Result<()> {
+        let mut received_tables = Vec::with_capacity(tables.len());
+        for t in tables {
+            received_tables.push(received(t).await?);
+        }
+        let transactions = self.capabilities().transactions;
+        let dialect = self.dialect_of();
+        self.with(move |inner| {
+            let connection = inner.lock()?;
+            let pair = stored_pair(&received_tables);
+            if transactions {
+                ingest_in_transaction(inner, &connection, &received_tables, pair.as_ref(), dialect)
+            } else {
+                ingest_staged(inner, &connection, &received_tables, pair.as_ref(), dialect)
+            }
+        })
+        .await
+    }
+
+    async fn schema(&self, table: &str) -> Result<Option<SchemaRef>> {
+        let sql = format!("SELECT * FROM {} WHERE 1 = 0", quote_ident(table));
+        self.with(move |inner| {
+            let connection = inner.lock()?;
+            match inner.run(&connection, &sql, "odbc: table schema") {
+                Ok((schema, _)) => Ok(Some(schema)),
+                // SQLSTATE 42P01 (PostgreSQL) and 42S02 (ODBC): no such table.
+                Err(Error::Sql(m)) if m.contains("42P01") || m.contains("42S02") || m.contains("does not exist") => {
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    async fn statistics(&self, table: &str) -> Result<TableStatistics> {
+        if self.inner.kind != EngineKind::Postgres {
+            return Ok(TableStatistics::default());
+        }
+        // The planner's estimate, kept by ANALYZE (a load runs it); -1 when never analysed.
+        let literal = format!("'{}'", quote_ident(table).replace('\'', "''"));
+        let sql = format!("SELECT CAST(reltuples AS BIGINT) AS n FROM pg_class WHERE oid = to_regclass({literal})");
+        let (schema, batches) = self
+            .with(move |inner| {
+                let connection = inner.lock()?;
+                inner.run(&connection, &sql, "odbc: table statistics")
+            })
+            .await?;
+        let out = crate::engine::QueryOutput { schema, batches };
+        let rows = out.i64s("n")?.first().copied().flatten().filter(|&n| n >= 0).map(|n| n as u64);
+        Ok(TableStatistics { rows })
+    }
+
+    async fn create_temporary(&self, table: TableSource) -> Result<()> {
+        let table = received(table).await?;
+        let name = table.name.clone();
+        self.with(move |inner| {
+            let connection = inner.lock()?;
+            inner.create_and_fill(&connection, &table, true)?;
+            if inner.kind == EngineKind::Postgres {
+                inner.execute(
+                    &connection,
+                    &format!("ANALYZE {}", quote_ident(&table.name)),
+                    "odbc: analyze session table",
+                )?;
+            }
+            inner.temporaries.lock().map_err(|_| Error::internal("temporaries lock"))?.insert(table.name.clone());
+            Ok(())
+        })
+        .await
+        .map_err(|e| in_table(e, &name))
+    }
+
+    async fn create_temporary_as(&self, name: &str, query: &Statement) -> Result<()> {
+        let select = print(query, self.dialect_of())?;
+        let sql = match self.capabilities().ctas {
+            crate::engine::CtasForm::Standard => format!("CREATE TEMPORARY TABLE {} AS {select}", quote_ident(name)),
+            crate::engine::CtasForm::ParenthesizedWithOptions => {
+                format!("CREATE TEMPORARY TABLE {} AS ({select})", quote_ident(name))
+            }
+        };
+        let analyze = (self.inner.kind == EngineKind::Postgres).then(|| format!("ANALYZE {}", quote_ident(name)));
+        let name = name.to_owned();
+        self.with(move |inner| {
+            let connection = inner.lock()?;
+            inner.execute(&connection, &sql, "odbc: create session table")?;
+            // PostgreSQL's autovacuum never analyses a session's tables: without statistics
+            // the planner guesses their sizes (and may hash the long side of a join).
+            if let Some(analyze) = &analyze {
+                inner.execute(&connection, analyze, "odbc: analyze session table")?;
+            }
+            inner.temporaries.lock().map_err(|_| Error::internal("temporaries lock"))?.insert(name);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn drop_temporary(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        let kind = self.inner.kind;
+        self.with(move |inner| {
+            let mut temporaries = inner.temporaries.lock().map_err(|_| Error::internal("temporaries lock"))?;
+            if !temporaries.contains(&name) {
+                return Ok(());
+            }
+            // PostgreSQL: the session's own schema, so a stored table of the name is never hit.
+            let target = match kind {
+                EngineKind::Postgres => format!("pg_temp.{}", quote_ident(&name)),
+                _ => quote_ident(&name),
+            };
+            let connection = inner.lock()?;
+            inner.execute(&connection, &format!("DROP TABLE IF EXISTS {target}"), "odbc: drop session table")?;
+            temporaries.remove(&name);
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The load on a server with transactions: the old tables dropped, the new ones created and
+/// filled, all in one transaction; a failure rolls everything back, the old tables intact.
+fn ingest_in_transaction(
+    inner: &Inner,
+    connection: &Connection<'static>,
+    tables: &[TableSourceBatches],
+    pair: Option<&TableNames>,
+    dialect: Dialect,
+) -> Result<()> {
+    connection.set_autocommit(false).map_err(|e| statement_error(&e, "odbc: starting the load's transaction"))?;
+    let outcome = (|| -> Result<()> {
+        match pair {
+            Some(names) => {
+                // P&L first: it refers to the strategies.
+                inner.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(&names.pnl)), "load")?;
+                inner.execute(
+                    connection,
+                    &format!("DROP TABLE IF EXISTS {}", quote_ident(&names.strategies)),
+                    "load",
+                )?;
+                let ddl = stored_tables(dialect, names)?;
+                let (tables_ddl, index_ddl): (Vec<_>, Vec<_>) = ddl.iter().partition(|s| s.starts_with("CREATE TABLE"));
+                for s in &tables_ddl {
+                    inner.execute(connection, s, "load: create table")?;
+                }
+                for name in [&names.strategies, &names.pnl] {
+                    let t = tables.iter().find(|t| &t.name == name).ok_or_else(|| Error::internal("stored pair"))?;
+                    inner.insert(connection, &t.name, &t.schema, &t.batches).map_err(|e| in_table(e, &t.name))?;
+                }
+                for s in &index_ddl {
+                    inner.execute(connection, s, "load: create index")?;
+                }
+            }
+            None => {
+                for t in tables {
+                    inner.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(&t.name)), "load")?;
+                    inner.create_and_fill(connection, t, false).map_err(|e| in_table(e, &t.name))?;
+                }
+            }
+        }
+        connection.commit().map_err(|e| statement_error(&e, "load: commit"))
+    })();
+    if outcome.is_err() {
+        // The server rolls back by itself when the connection is gone.
+        let _ = connection.rollback();
+    }
+    let _ = connection.set_autocommit(true);
+    outcome.map_err(|e| nothing_published(e))?;
+    // Fresh statistics for the planner (and for `statistics`).
+    for t in tables {
+        inner.execute(connection, &format!("ANALYZE {}", quote_ident(&t.name)), "load: analyze")?;
+    }
+    Ok(())
+}
+
+/// The load on a server without transactions (HeavyDB): every table written under a staging
+/// name first; only when all are full are the old ones dropped and the new renamed into place.
+fn ingest_staged(
+    inner: &Inner,
+    connection: &Connection<'static>,
+    tables: &[TableSourceBatches],
+    pair: Option<&TableNames>,
+    dialect: Dialect,
+) -> Result<()> {
+    let stage = |name: &str| format!("{STAGE_PREFIX}{name}");
+    let staged: Vec<String> = tables.iter().map(|t| stage(&t.name)).collect();
+    let drop_staged = || {
+        for s in &staged {
+            let _ = inner.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(s)), "load: cleanup");
+        }
+    };
+    drop_staged();
+    let filled = (|| -> Result<()> {
+        match pair {
+            Some(names) => {
+                let staged_names = TableNames { pnl: stage(&names.pnl), strategies: stage(&names.strategies) };
+                for s in stored_tables(dialect, &staged_names)? {
+                    inner.execute(connection, &s, "load: create table")?;
+                }
+                for t in tables {
+                    inner
+                        .insert(connection, &stage(&t.name), &t.schema, &t.batches)
+                        .map_err(|e| in_table(e, &t.name))?;
+                }
+            }
+            None => {
+                for t in tables {
+                    let staged = TableSourceBatches {
+                        name: stage(&t.name),
+                        schema: Arc::clone(&t.schema),
+                        batches: t.batches.clone(),
+                    };
+                    inner.create_and_fill(connection, &staged, false).map_err(|e| in_table(e, &t.name))?;
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = filled {
+        drop_staged();
+        return Err(nothing_published(e));
+    }
+    for t in tables {
+        inner.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(&t.name)), "load: replace")?;
+        inner.execute(
+            connection,
+            &format!("ALTER TABLE {} RENAME TO {}", quote_ident(&stage(&t.name)), quote_ident(&t.name)),
+            "load: replace",
+        )?;
+    }
+    Ok(())
+}
+
+/// `e` with the table it happened to named in its message (its class unchanged).
+fn in_table(e: Error, table: &str) -> Error {
+    match e {
+        Error::Sql(m) => Error::Sql(format!("table {table:?}: {m}")),
+        Error::Engine { what, message } => Error::Engine { what, message: format!("table {table:?}: {message}") },
+        Error::Data { what, message } => Error::Data { what, message: format!("table {table:?}: {message}") },
+        e => e,
+    }
+}
+
+fn nothing_published(e: Error) -> Error {
+    Error::Context {
+        what: "the load failed and was rolled back; the previous tables are as they were",
+        inner: Box::new(e),
+    }
+}

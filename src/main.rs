@@ -44,8 +44,7 @@ pub(crate) struct Global {
     /// through their ODBC drivers (the string goes to the driver manager unchanged, e.g.
     /// `odbc://DSN=prod` or `odbc://Driver={PostgreSQL Unicode};Server=HOST;Port=5432;Database=DB;UID=USER`;
     /// the password comes from --password-env unless the string has PWD=; drivers are found in
-    /// /etc/odbcinst.ini or $ODBCSYSINI/odbcinst.ini, which must give the driver library's full
-    /// path); `heavydb://USER@HOST[:PORT]/DATABASE` builds a string for HeavyDB's driver
+    /// /etc/odbcinst.ini or $ODBCSYSINI/odbcinst.ini); `heavydb://USER@HOST[:PORT]/DATABASE` builds a string for HeavyDB's driver
     /// (`Driver=HeavyaiDriver`, port 6274): HeavyDB's documentation names that driver but not
     /// the connection-string keys, so the keys used (HOST, PORT, DATABASE, UID, PWD,
     /// PROTOCOL=binary) are unconfirmed: where the driver wants others, pass the whole string

@@ -377,6 +377,25 @@ fn a_type_the_server_cannot_store_is_named() {
 }
 
 #[test]
+fn drivers_registered_by_a_bare_file_name_are_found() {
+    // As Debian's odbc-postgresql registers psqlODBC: `Driver=psqlodbcw.so`, no folder.
+    let (cs, _) = server();
+    let url = database("ht_bare");
+    let sb = Sandbox::new();
+    sb.write("odbc/odbcinst.ini", b"[PostgreSQL Unicode]\nDriver=psqlodbcw.so\n");
+    let (_, password) = server();
+    let o = Command::new(env!("CARGO_BIN_EXE_heavytune"))
+        .current_dir(sb.dir.path())
+        .args(["--engine", &url, "sql", "--csv", "SELECT 1 AS one"])
+        .env("HEAVYTUNE_PASSWORD", password)
+        .env("ODBCSYSINI", sb.path("odbc"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{cs}: {:?}", text(&o));
+    assert_eq!(text(&o).0, "one\n1\n");
+}
+
+#[test]
 fn connection_faults_are_clear_errors_without_the_password() {
     let (cs, _) = server();
     let sb = Sandbox::new();

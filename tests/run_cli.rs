@@ -6,8 +6,7 @@ mod common;
 use common::{QUICK, Sandbox, close, csv_fields, parity};
 use serde_json::Value;
 
-/// Small, fast settings on the parity data.
-
+/// `run --json` with small, fast settings on the parity data.
 fn run_json(sb: &Sandbox, extra: &[&str]) -> Value {
     let input = parity("small.csv");
     let mut args = vec!["run", "--input", input.to_str().unwrap(), "--out", "out", "--json"];

@@ -51,8 +51,9 @@ pub(crate) fn connect_error(e: odbc_api::Error, driver: Option<&str>, dsn: Optio
             _ => Error::engine(
                 "odbc",
                 format!(
-                    "the ODBC driver {}could not be loaded: {install}; odbcinst.ini's Driver= must be the library's \
-                     full path, as heavytune's built-in driver manager searches no driver folders ({text})",
+                    "the ODBC driver {}could not be loaded: {install}; where odbcinst.ini's Driver= is a bare file \
+                     name, heavytune looks for it in /usr/lib/<triplet>/odbc, /usr/lib/odbc, /usr/lib64 and \
+                     /usr/lib: elsewhere, give the library's full path ({text})",
                     driver.map(|d| format!("{d:?} ")).unwrap_or_default()
                 ),
             ),

@@ -10,6 +10,7 @@
 
 mod connection_string;
 mod ddl;
+mod drivers;
 mod errors;
 
 use std::collections::BTreeSet;
@@ -33,7 +34,7 @@ use crate::templates::quote_ident;
 use errors::{arrow_odbc_error, connect_error, statement_error};
 
 /// Rows per fetched batch and per bound parameter array (see reports/README.md, "ODBC").
-pub const DEFAULT_BATCH_ROWS: usize = 32_768;
+pub const DEFAULT_BATCH_ROWS: usize = 8_192;
 /// The environment variable that overrides [`DEFAULT_BATCH_ROWS`] (for measuring).
 pub const BATCH_ROWS_VAR: &str = "HEAVYTUNE_ODBC_BATCH_ROWS";
 /// Longest text value fetched (bytes); drivers that report no length for TEXT get this buffer.
@@ -113,6 +114,7 @@ impl Odbc {
         }
         let shown = format!("{}://{}", url.scheme, cs.redacted());
         let driver = cs.get("Driver").map(str::to_owned);
+        drivers::resolve(&mut cs);
         let dsn = cs.get("DSN").map(str::to_owned);
         let timeout = options.timeout.map(|t| t.as_secs().max(1) as usize);
         let login_timeout = options.timeout.unwrap_or(Duration::from_secs(30)).as_secs().max(1) as u32;
@@ -526,7 +528,7 @@ fn ingest_in_transaction(
         let _ = connection.rollback();
     }
     let _ = connection.set_autocommit(true);
-    outcome.map_err(|e| nothing_published(e))?;
+    outcome.map_err(nothing_published)?;
     // Fresh statistics for the planner (and for `statistics`).
     for t in tables {
         inner.execute(connection, &format!("ANALYZE {}", quote_ident(&t.name)), "load: analyze")?;

@@ -8,7 +8,9 @@
    alternating;
 2. the per-strategy stages (ULTA, metrics, standardization) of `heavytune run --table pnl`
    inside PostgreSQL against the embedded engine (DataFusion) over the same data, rows/s;
-3. the rows per ODBC batch (fetch and insert parameter arrays), HEAVYTUNE_ODBC_BATCH_ROWS.
+3. the rows per ODBC batch (fetch, and parameter arrays), HEAVYTUNE_ODBC_BATCH_ROWS, and the
+   rows per INSERT statement (a multi-row VALUES list bound to arrays),
+   HEAVYTUNE_ODBC_ROWS_PER_INSERT.
 
 The script starts a throw-away server with .ci/postgres and stops it at the end.
 
@@ -48,7 +50,8 @@ def main():
     ap.add_argument("--csv", required=True, help="production-shape wide CSV (heavytune synth)")
     ap.add_argument("--out")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--batch-rows", default="1024,8192,32768,131072")
+    ap.add_argument("--batch-rows", default="8192,32768")
+    ap.add_argument("--rows-per-insert", default="1,100,1000")
     a = ap.parse_args()
     binary, csv = os.path.abspath(a.bin), os.path.abspath(a.csv)
 
@@ -125,6 +128,12 @@ def main():
                                 "--warmup", "1", "--json", "--out", os.path.join(work, "fetch")], benv))
             batches.append({"batch_rows": n, "load_seconds": t_load, "fetch": f})
             print(f"batch {n}: load {t_load:.2f} s, fetch {json.dumps(f)[:200]}", file=sys.stderr)
+        inserts = []
+        for k in [int(x) for x in a.rows_per_insert.split(",")]:
+            t_load, _ = timed([binary, "--engine", url, "--quiet", "load", "--input", csv],
+                              {**env, "HEAVYTUNE_ODBC_ROWS_PER_INSERT": str(k)})
+            inserts.append({"rows_per_insert": k, "load_seconds": t_load, "rows_per_second": rows / t_load})
+            print(f"rows per insert {k}: load {t_load:.2f} s", file=sys.stderr)
     finally:
         subprocess.run(["bash", os.path.join(ROOT, ".ci/postgres"), "stop", pg])
 
@@ -137,7 +146,8 @@ def main():
     record = {
         "machine": records.machine(),
         "command": "python3 benches/odbc_postgres.py --bin target/release/heavytune --csv prod.csv "
-                   f"--out reports/odbc_postgres.json --rounds {a.rounds}",
+                   f"--out reports/odbc_postgres.json --rounds {a.rounds} --batch-rows {a.batch_rows} "
+                   f"--rows-per-insert {a.rows_per_insert}",
         "server": "PostgreSQL (Debian postgresql, .ci/postgres: fsync off), psqlODBC (odbc-postgresql), 127.0.0.1",
         "rows": rows,
         "load": {
@@ -157,6 +167,7 @@ def main():
         "same_best_portfolio": all(s["postgres_odbc"]["best"] == s["embedded"]["best"] for s in stages),
         "stage_rounds": stages,
         "batch_rows": batches,
+        "rows_per_insert": inserts,
     }
     p, e = record["stages"]["postgres_odbc"], record["stages"]["embedded"]
     record["stages"]["postgres_over_embedded"] = {

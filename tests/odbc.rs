@@ -479,7 +479,7 @@ fn a_load_cut_off_by_the_server_leaves_the_previous_tables() {
                 let out = admin
                     .query(Query::Native(
                         "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity \
-                         WHERE pid <> pg_backend_pid() AND datname = current_database() AND query LIKE 'INSERT INTO%'",
+                         WHERE pid <> pg_backend_pid() AND datname = current_database() AND query LIKE '%INSERT INTO%'",
                     ))
                     .await?
                     .collect()
@@ -503,4 +503,55 @@ fn a_load_cut_off_by_the_server_leaves_the_previous_tables() {
     assert!(!err.contains(&password));
     let after = (count("SELECT COUNT(*) AS n FROM pnl"), count("SELECT COUNT(*) AS n FROM strategies"));
     assert_eq!(before, after);
+}
+
+/// A table of `n` rows (id, value); with `unstorable`, its values are unsigned 64-bit
+/// integers, a type heavytune stores in no server.
+fn numbered(name: &str, n: i32, unstorable: bool) -> heavytune::engine::TableSource {
+    use arrow::array::{ArrayRef, Float64Array, Int32Array, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let (t, values): (DataType, ArrayRef) = if unstorable {
+        (DataType::UInt64, Arc::new(UInt64Array::from_iter_values((0..n).map(|i| i as u64))))
+    } else {
+        (DataType::Float64, Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 / 4.0))))
+    };
+    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int32, false), Field::new("v", t, false)]));
+    let batch = arrow::record_batch::RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(Int32Array::from_iter_values(0..n)), values],
+    )
+    .unwrap();
+    heavytune::engine::TableSource::from_batches(name, schema, vec![batch])
+}
+
+#[test]
+fn the_staged_load_of_servers_without_transactions_replaces_all_or_nothing() {
+    // HeavyDB's load path (staging tables, renamed into place at the end), run on PostgreSQL.
+    let url = database("ht_staged");
+    let (_, password) = server();
+    let rt = Blocking::new(Some(2)).unwrap();
+    rt.run(async {
+        let engine = connect(&url, &options(&password)).await?;
+        let odbc =
+            heavytune::engine::Odbc::connect(&heavytune::engine::EngineUrl::parse(&url)?, &options(&password)).await?;
+        odbc.ingest_staged(vec![numbered("t1", 10, false), numbered("t2", 5, false)]).await?;
+        let count = |sql: &'static str| {
+            let engine = engine.as_ref();
+            async move { engine.query(Query::Native(sql)).await?.collect().await?.i64s("n") }
+        };
+        assert_eq!(count("SELECT COUNT(*) AS n FROM t1").await?, [Some(10)]);
+        // Again, bigger: replaced.
+        odbc.ingest_staged(vec![numbered("t1", 20, false), numbered("t2", 7, false)]).await?;
+        assert_eq!(count("SELECT COUNT(*) AS n FROM t1").await?, [Some(20)]);
+        // A load whose second table fails after the first is staged: neither table changes,
+        // no staging table stays.
+        let e = odbc.ingest_staged(vec![numbered("t1", 30, false), numbered("t2", 9, true)]).await.unwrap_err();
+        assert!(e.to_string().contains("cannot store") && e.to_string().contains("previous tables"), "{e}");
+        assert_eq!(count("SELECT COUNT(*) AS n FROM t1").await?, [Some(20)]);
+        assert_eq!(count("SELECT COUNT(*) AS n FROM t2").await?, [Some(7)]);
+        assert_eq!(count("SELECT COUNT(*) AS n FROM pg_tables WHERE tablename LIKE 'ht_stage_%'").await?, [Some(0)]);
+        Ok(())
+    })
+    .unwrap();
 }

@@ -41,6 +41,13 @@ pub const BATCH_ROWS_VAR: &str = "HEAVYTUNE_ODBC_BATCH_ROWS";
 const MAX_TEXT_BYTES: usize = 4096;
 /// Largest fetch buffer per batch.
 const MAX_BATCH_BYTES: usize = 64 << 20;
+/// Rows per INSERT statement on PostgreSQL (a multi-row VALUES list; see reports/README.md,
+/// "ODBC"); HeavyDB gets one row a statement, its documented form with parameters.
+pub const DEFAULT_ROWS_PER_INSERT: usize = 100;
+/// The environment variable that overrides [`DEFAULT_ROWS_PER_INSERT`] (for measuring).
+pub const ROWS_PER_INSERT_VAR: &str = "HEAVYTUNE_ODBC_ROWS_PER_INSERT";
+/// Most parameters one statement may carry (PostgreSQL's protocol limit).
+const MAX_PARAMETERS: usize = 65_535;
 /// Prefix of the staging tables a load writes on servers without transactions.
 const STAGE_PREFIX: &str = "ht_stage_";
 
@@ -58,6 +65,8 @@ struct Inner {
     shown: String,
     timeout: Option<usize>,
     batch_rows: usize,
+    /// Rows per INSERT statement (parameter sets of that many rows).
+    rows_per_insert: usize,
     /// Session tables this session created (the only ones `drop_temporary` drops).
     temporaries: Mutex<BTreeSet<String>>,
 }
@@ -74,12 +83,15 @@ pub fn kind_of_dbms(name: &str) -> Option<EngineKind> {
     }
 }
 
-fn batch_rows() -> Result<usize> {
-    match std::env::var(BATCH_ROWS_VAR) {
-        Err(_) => Ok(DEFAULT_BATCH_ROWS),
-        Ok(v) => v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
-            Error::invalid("HEAVYTUNE_ODBC_BATCH_ROWS", format!("{v:?} is not a positive number of rows"))
-        }),
+/// A positive row count from `var`, else `default`.
+fn rows_setting(var: &'static str, default: usize) -> Result<usize> {
+    match std::env::var(var) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::invalid(var, format!("{v:?} is not a positive number of rows"))),
     }
 }
 
@@ -119,7 +131,8 @@ impl Odbc {
         let timeout = options.timeout.map(|t| t.as_secs().max(1) as usize);
         let login_timeout = options.timeout.unwrap_or(Duration::from_secs(30)).as_secs().max(1) as u32;
         let text = cs.to_driver_text();
-        let batch_rows = batch_rows()?;
+        let batch_rows = rows_setting(BATCH_ROWS_VAR, DEFAULT_BATCH_ROWS)?;
+        let rows_per_insert = rows_setting(ROWS_PER_INSERT_VAR, DEFAULT_ROWS_PER_INSERT)?;
         let inner = blocking(move || {
             let env = odbc_api::environment()
                 .map_err(|e| Error::engine("odbc", format!("the ODBC driver manager failed to start: {e}")))?;
@@ -138,6 +151,7 @@ impl Odbc {
             })?;
             Ok(Inner {
                 connection: Mutex::new(connection),
+                rows_per_insert: if kind == EngineKind::Postgres { rows_per_insert } else { 1 },
                 kind,
                 dbms,
                 shown,
@@ -148,6 +162,23 @@ impl Odbc {
         })
         .await?;
         Ok(Odbc { inner: Arc::new(inner) })
+    }
+
+    /// The load path of servers without transactions (HeavyDB: staging tables renamed into
+    /// place), run whatever the server is, so the tests can run it against PostgreSQL.
+    #[doc(hidden)]
+    pub async fn ingest_staged(&self, tables: Vec<TableSource>) -> Result<()> {
+        let mut received_tables = Vec::with_capacity(tables.len());
+        for t in tables {
+            received_tables.push(received(t).await?);
+        }
+        let dialect = self.dialect_of();
+        self.with(move |inner| {
+            let connection = inner.lock()?;
+            let pair = stored_pair(&received_tables);
+            ingest_staged(inner, &connection, &received_tables, pair.as_ref(), dialect)
+        })
+        .await
     }
 
     /// The server's name as its driver reports it.
@@ -218,19 +249,43 @@ impl Inner {
         batches: &[RecordBatch],
     ) -> Result<u64> {
         let (schema, batches) = writable(schema, batches)?;
-        let columns: Vec<String> = schema.fields().iter().map(|f| quote_ident(f.name())).collect();
-        let marks = vec!["?"; columns.len()].join(", ");
-        let sql = format!("INSERT INTO {} ({}) VALUES ({marks})", quote_ident(table), columns.join(", "));
-        let prepared = connection.prepare(&sql).map_err(|e| statement_error(&e, "odbc: preparing the insert"))?;
-        let mut writer =
-            OdbcWriter::new(self.batch_rows, &schema, prepared).map_err(|e| arrow_odbc_error(&e, "odbc: insert"))?;
-        let mut rows = 0u64;
-        for b in &batches {
-            writer.write_batch(b).map_err(|e| arrow_odbc_error(&e, "odbc: insert"))?;
-            rows += b.num_rows() as u64;
+        let all = arrow::compute::concat_batches(&schema, &batches)?;
+        let total = all.num_rows();
+        let per_statement = self.rows_per_insert.min(MAX_PARAMETERS / schema.fields().len().max(1)).max(1);
+        // Whole groups of `per_statement` rows through one multi-row statement each, the rest
+        // a row a parameter set; each statement bound to arrays of `batch_rows` rows in all.
+        let grouped = if per_statement > 1 { total / per_statement * per_statement } else { 0 };
+        if grouped > 0 {
+            let wide = regroup(&all.slice(0, grouped), per_statement)?;
+            self.insert_arrays(connection, table, &schema, per_statement, &wide)?;
         }
+        if total > grouped {
+            self.insert_arrays(connection, table, &schema, 1, &all.slice(grouped, total - grouped))?;
+        }
+        Ok(total as u64)
+    }
+
+    /// `INSERT INTO table (columns) VALUES (?, ...), ...` with `rows` row groups, executed
+    /// with `batch` as parameter arrays (one parameter set per row of `batch`).
+    fn insert_arrays(
+        &self,
+        connection: &Connection<'static>,
+        table: &str,
+        schema: &Schema,
+        rows: usize,
+        batch: &RecordBatch,
+    ) -> Result<()> {
+        let columns: Vec<String> = schema.fields().iter().map(|f| quote_ident(f.name())).collect();
+        let group = format!("({})", vec!["?"; columns.len()].join(", "));
+        let values = vec![group; rows].join(", ");
+        let sql = format!("INSERT INTO {} ({}) VALUES {values}", quote_ident(table), columns.join(", "));
+        let prepared = connection.prepare(&sql).map_err(|e| statement_error(&e, "odbc: preparing the insert"))?;
+        let sets = (self.batch_rows / rows).max(1);
+        let mut writer =
+            OdbcWriter::new(sets, &batch.schema(), prepared).map_err(|e| arrow_odbc_error(&e, "odbc: insert"))?;
+        writer.write_batch(batch).map_err(|e| arrow_odbc_error(&e, "odbc: insert"))?;
         writer.flush().map_err(|e| arrow_odbc_error(&e, "odbc: insert"))?;
-        Ok(rows)
+        Ok(())
     }
 
     fn create_and_fill(
@@ -260,6 +315,22 @@ fn wide_floats(schema: Schema) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// `batch` (a multiple of `k` rows) as parameter sets of `k` rows each: row `i` of the result
+/// holds rows `i*k .. i*k+k` side by side, column `j*n + c` being column `c` of row `i*k + j`.
+fn regroup(batch: &RecordBatch, k: usize) -> Result<RecordBatch> {
+    let sets = batch.num_rows() / k;
+    let mut fields = Vec::with_capacity(k * batch.num_columns());
+    let mut columns = Vec::with_capacity(k * batch.num_columns());
+    for j in 0..k {
+        let rows = arrow::array::UInt32Array::from_iter_values((0..sets).map(|i| (i * k + j) as u32));
+        for (c, f) in batch.schema().fields().iter().enumerate() {
+            fields.push(Field::new(format!("r{j}_{}", f.name()), f.data_type().clone(), f.is_nullable()));
+            columns.push(arrow::compute::take(batch.column(c), &rows, None)?);
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// Batches as arrow-odbc's writer takes them: dictionary-encoded text as plain text.

@@ -128,6 +128,11 @@ def main():
                                 "--warmup", "1", "--json", "--out", os.path.join(work, "fetch")], benv))
             batches.append({"batch_rows": n, "load_seconds": t_load, "fetch": f})
             print(f"batch {n}: load {t_load:.2f} s, fetch {json.dumps(f)[:200]}", file=sys.stderr)
+        # psqlODBC keeps a whole result in memory unless told to read it through a cursor.
+        declare = json.loads(run([binary, "--engine", url + ";UseDeclareFetch=1;Fetch=8192", "--quiet", "bench", "fetch",
+                                  "--table", "pnl", "--runs", "2", "--warmup", "1", "--json", "--out",
+                                  os.path.join(work, "fetch")], env))
+        print(f"UseDeclareFetch=1: fetch {json.dumps(declare)[:200]}", file=sys.stderr)
         inserts = []
         for k in [int(x) for x in a.rows_per_insert.split(",")]:
             t_load, _ = timed([binary, "--engine", url, "--quiet", "load", "--input", csv],
@@ -168,6 +173,7 @@ def main():
         "stage_rounds": stages,
         "batch_rows": batches,
         "rows_per_insert": inserts,
+        "fetch_use_declare_fetch": {"connection_string_adds": "UseDeclareFetch=1;Fetch=8192", "fetch": declare},
     }
     p, e = record["stages"]["postgres_odbc"], record["stages"]["embedded"]
     record["stages"]["postgres_over_embedded"] = {

@@ -43,7 +43,7 @@ const MAX_TEXT_BYTES: usize = 4096;
 const MAX_BATCH_BYTES: usize = 64 << 20;
 /// Rows per INSERT statement on PostgreSQL (a multi-row VALUES list; see reports/README.md,
 /// "ODBC"); HeavyDB gets one row a statement, its documented form with parameters.
-pub const DEFAULT_ROWS_PER_INSERT: usize = 100;
+pub const DEFAULT_ROWS_PER_INSERT: usize = 1_000;
 /// The environment variable that overrides [`DEFAULT_ROWS_PER_INSERT`] (for measuring).
 pub const ROWS_PER_INSERT_VAR: &str = "HEAVYTUNE_ODBC_ROWS_PER_INSERT";
 /// Most parameters one statement may carry (PostgreSQL's protocol limit).
@@ -168,10 +168,7 @@ impl Odbc {
     /// place), run whatever the server is, so the tests can run it against PostgreSQL.
     #[doc(hidden)]
     pub async fn ingest_staged(&self, tables: Vec<TableSource>) -> Result<()> {
-        let mut received_tables = Vec::with_capacity(tables.len());
-        for t in tables {
-            received_tables.push(received(t).await?);
-        }
+        let received_tables = received_all(tables).await?;
         let dialect = self.dialect_of();
         self.with(move |inner| {
             let connection = inner.lock()?;
@@ -240,7 +237,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Inserts `batches` into `table` with parameter arrays of `batch_rows` rows.
+    /// Inserts `batches` into `table`, in their order: `rows_per_insert` rows per statement,
+    /// statements bound to parameter arrays of `batch_rows` rows in all.
     fn insert(
         &self,
         connection: &Connection<'static>,
@@ -370,6 +368,16 @@ async fn received(table: TableSource) -> Result<TableSourceBatches> {
     Ok(TableSourceBatches { name: table.name, schema, batches })
 }
 
+/// Every table's rows, received in order (a stream that fails fails the load before anything
+/// reaches the server).
+async fn received_all(tables: Vec<TableSource>) -> Result<Vec<TableSourceBatches>> {
+    let mut out = Vec::with_capacity(tables.len());
+    for t in tables {
+        out.push(received(t).await?);
+    }
+    Ok(out)
+}
+
 /// Whether `tables` is the stored pair a load writes (P&L and its strategies), and its names.
 fn stored_pair(tables: &[TableSourceBatches]) -> Option<TableNames> {
     let names = |s: &SchemaRef| s.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
@@ -434,10 +442,7 @@ impl Engine for Odbc {
     }
 
     async fn ingest(&self, tables: Vec<TableSource>) -> Result<()> {
-        let mut received_tables = Vec::with_capacity(tables.len());
-        for t in tables {
-            received_tables.push(received(t).await?);
-        }
+        let received_tables = received_all(tables).await?;
         let transactions = self.capabilities().transactions;
         let dialect = self.dialect_of();
         self.with(move |inner| {
@@ -679,5 +684,49 @@ fn nothing_published(e: Error) -> Error {
     Error::Context {
         what: "the load failed and was rolled back; the previous tables are as they were",
         inner: Box::new(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int32Array, StringArray};
+    use arrow::datatypes::Int32Type;
+
+    #[test]
+    fn regrouped_rows_keep_their_order_across_a_parameter_set() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int32Array::from_iter_values(0..6)),
+                Arc::new(StringArray::from(vec![Some("a"), None, Some("c"), Some("d"), Some("e"), Some("f")])),
+            ],
+        )
+        .unwrap();
+        let wide = regroup(&batch, 3).unwrap();
+        assert_eq!((wide.num_rows(), wide.num_columns()), (2, 6));
+        // Set 1 holds rows 3, 4, 5: id and s of each, side by side.
+        let ids: Vec<i32> = (0..3).map(|j| wide.column(2 * j).as_primitive::<Int32Type>().value(1)).collect();
+        assert_eq!(ids, [3, 4, 5]);
+        assert!(wide.column(3).is_null(0), "row 1's NULL stays at set 0, group 1");
+        assert_eq!(wide.column(5).as_string::<i32>().value(1), "f");
+    }
+
+    #[test]
+    fn doubles_stay_doubles() {
+        let s = wide_floats(Schema::new(vec![
+            Field::new("x", DataType::Float32, true),
+            Field::new("n", DataType::Int32, false),
+        ]));
+        assert_eq!(s.field(0).data_type(), &DataType::Float64);
+        assert_eq!(s.field(1).data_type(), &DataType::Int32);
+        assert_eq!(kind_of_dbms("PostgreSQL"), Some(EngineKind::Postgres));
+        assert_eq!(kind_of_dbms("HeavyDB"), Some(EngineKind::Heavydb));
+        assert_eq!(kind_of_dbms("OmniSciDB"), Some(EngineKind::Heavydb));
+        assert_eq!(kind_of_dbms("Microsoft SQL Server"), None);
     }
 }

@@ -55,6 +55,8 @@ impl EngineKind {
                 transactions: false,
                 explain_analyze: true,
                 wide_tables: true,
+                // Partitions of session tables are scanned side by side.
+                scans_in_insertion_order: false,
             },
             EngineKind::Postgres => Capabilities {
                 update: true,
@@ -64,6 +66,7 @@ impl EngineKind {
                 transactions: true,
                 explain_analyze: true,
                 wide_tables: false,
+                scans_in_insertion_order: true,
             },
             EngineKind::Heavydb => Capabilities {
                 update: true,
@@ -75,6 +78,7 @@ impl EngineKind {
                 explain_analyze: false,
                 // HeavyDB caps the columns of a table far below 25,544 strategies.
                 wide_tables: false,
+                scans_in_insertion_order: true,
             },
         }
     }
@@ -119,6 +123,10 @@ pub struct Capabilities {
     pub explain_analyze: bool,
     /// Tables of tens of thousands of columns are practical and cheap to read.
     pub wide_tables: bool,
+    /// A table made by `CREATE TABLE AS ... ORDER BY` is scanned back in that order (a heap
+    /// or fragment store), so sums over a later scan add rows in that order.
+    #[serde(default)]
+    pub scans_in_insertion_order: bool,
 }
 
 #[cfg(test)]

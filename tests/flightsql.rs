@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Float64Array, Int32Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
-use common::{QUICK, Sandbox, parity, run_answer};
+use common::{AB_PAIR_CORR, QUICK, Sandbox, parity, run_answer};
 use heavytune::engine::{Blocking, ConnectOptions, Query, Rows, Secret, TableSource, connect};
 use serde_json::Value;
 
@@ -207,24 +207,7 @@ fn every_command_over_flightsql_gives_the_embedded_answers() {
     assert_eq!(eo["rules_fired"], eh["rules_fired"]);
     assert!(eo.to_string().contains("ProjectionExec"), "the server's physical plan: {eo}");
     // bench ab: equal results, record under --out.
-    let o = cli(
-        dir,
-        &[
-            "--engine",
-            &remote,
-            "bench",
-            "ab",
-            "--query",
-            "pair_corr",
-            "--sample",
-            "5",
-            "--runs",
-            "1",
-            "--json",
-            "--out",
-            "ab",
-        ],
-    );
+    let o = cli(dir, &[&["--engine", &remote][..], AB_PAIR_CORR].concat());
     assert!(o.status.success(), "{:?}", text(&o));
     let rec: Value = serde_json::from_str(&text(&o).0).unwrap();
     assert_eq!(rec["equal"], true, "{rec}");

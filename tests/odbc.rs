@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{QUICK, Sandbox, assert_metrics_match, assert_ulta_matches, parity, run_answer, small};
+use common::{AB_PAIR_CORR, QUICK, Sandbox, assert_metrics_match, assert_ulta_matches, parity, run_answer, small};
 use heavytune::engine::{Blocking, ConnectOptions, Query, Secret, Temporaries, connect};
 use heavytune::rewrite::{Context, optimize};
 use heavytune::stages::{EngineStats, StageInput, engine_stats};
@@ -171,24 +171,7 @@ fn every_command_over_odbc_gives_the_embedded_answers() {
     assert!(e.to_string().contains("actual time="), "PostgreSQL's EXPLAIN ANALYZE: {e}");
     assert_eq!(e["engine"].as_str().map(|s| s.starts_with("postgres")), Some(true), "{e}");
     // bench ab: original and rewritten give equal results in the server.
-    let o = cli(
-        dir,
-        &[
-            "--engine",
-            &url,
-            "bench",
-            "ab",
-            "--query",
-            "pair_corr",
-            "--sample",
-            "5",
-            "--runs",
-            "1",
-            "--json",
-            "--out",
-            "ab",
-        ],
-    );
+    let o = cli(dir, &[&["--engine", &url][..], AB_PAIR_CORR].concat());
     assert!(o.status.success(), "{:?}", text(&o));
     let ab: Value = serde_json::from_str(&text(&o).0).unwrap();
     assert_eq!(ab["equal"], Value::Bool(true), "{ab}");

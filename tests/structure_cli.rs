@@ -144,8 +144,10 @@ fn exit_codes_follow_the_error_class_and_causes_are_said_once() {
     let r = sb.run(&["sql", "SELECT * FROM nope"]);
     assert_eq!(r.code, Some(4), "{}", r.stderr);
     assert_eq!(r.stderr.matches("not found").count(), 1, "{}", r.stderr);
+    // An ODBC data source that is not configured: the engine cannot be reached (4), named.
     let r = sb.run(&["--engine", "odbc://DSN=x;PWD=hunter2", "sql", "SELECT 1"]);
-    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert_eq!(r.code, Some(4), "{}", r.stderr);
+    assert!(r.stderr.contains("no ODBC data source named \"x\""), "{}", r.stderr);
     assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
     let r = sb.run(&["--help"]);
     assert!(r.ok && r.stdout.contains("Exit codes") && r.stdout.contains("4 engine"), "{}", r.stdout);

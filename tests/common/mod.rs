@@ -173,3 +173,7 @@ pub fn assert_metrics_match(
         }
     }
 }
+
+/// `bench ab` of the correlation template on five strategies, once, its record under `ab/`.
+pub const AB_PAIR_CORR: &[&str] =
+    &["bench", "ab", "--query", "pair_corr", "--sample", "5", "--runs", "1", "--json", "--out", "ab"];

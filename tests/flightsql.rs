@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Float64Array, Int32Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
-use common::{AB_PAIR_CORR, QUICK, Sandbox, parity, run_answer};
+use common::{AB_PAIR_CORR, QUICK, Sandbox, cli_with_password, parity, run_answer, text};
 use heavytune::engine::{Blocking, ConnectOptions, Query, Rows, Secret, TableSource, connect};
 use serde_json::Value;
 
@@ -93,19 +93,7 @@ impl Drop for Server {
 
 /// Runs the binary in `dir` with `args` and the test password in the environment.
 fn cli(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_heavytune"))
-        .current_dir(dir)
-        .args(args)
-        .env("HEAVYTUNE_PASSWORD", PASSWORD)
-        .env_remove("HEAVYTUNE_DB")
-        .env_remove("HEAVYTUNE_ENGINE")
-        .env_remove("HEAVYTUNE_USER")
-        .output()
-        .expect("run heavytune")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    cli_with_password(dir, args, PASSWORD)
 }
 
 /// A sandbox whose `db` holds the parity data set, loaded by the embedded engine.

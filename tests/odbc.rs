@@ -9,7 +9,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{AB_PAIR_CORR, QUICK, Sandbox, assert_metrics_match, assert_ulta_matches, parity, run_answer, small};
+use common::{
+    AB_PAIR_CORR, QUICK, Sandbox, assert_metrics_match, assert_ulta_matches, cli_with_password, parity, run_answer,
+    small, text,
+};
 use heavytune::engine::{Blocking, ConnectOptions, Query, Secret, Temporaries, connect};
 use heavytune::rewrite::{Context, optimize};
 use heavytune::stages::{EngineStats, StageInput, engine_stats};
@@ -52,20 +55,7 @@ fn options(password: &str) -> ConnectOptions {
 }
 
 fn cli(dir: &Path, args: &[&str]) -> Output {
-    let (_, password) = server();
-    Command::new(env!("CARGO_BIN_EXE_heavytune"))
-        .current_dir(dir)
-        .args(args)
-        .env("HEAVYTUNE_PASSWORD", password)
-        .env_remove("HEAVYTUNE_DB")
-        .env_remove("HEAVYTUNE_ENGINE")
-        .env_remove("HEAVYTUNE_USER")
-        .output()
-        .expect("run heavytune")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    cli_with_password(dir, args, &server().1)
 }
 
 /// Neither output of `o` holds the server's password.

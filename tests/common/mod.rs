@@ -177,3 +177,22 @@ pub fn assert_metrics_match(
 /// `bench ab` of the correlation template on five strategies, once, its record under `ab/`.
 pub const AB_PAIR_CORR: &[&str] =
     &["bench", "ab", "--query", "pair_corr", "--sample", "5", "--runs", "1", "--json", "--out", "ab"];
+
+/// Runs the binary in `dir` with `args` and `password` as HEAVYTUNE_PASSWORD, no engine, folder
+/// or user from the caller's environment.
+pub fn cli_with_password(dir: &Path, args: &[&str], password: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_heavytune"))
+        .current_dir(dir)
+        .args(args)
+        .env("HEAVYTUNE_PASSWORD", password)
+        .env_remove("HEAVYTUNE_DB")
+        .env_remove("HEAVYTUNE_ENGINE")
+        .env_remove("HEAVYTUNE_USER")
+        .output()
+        .expect("run heavytune")
+}
+
+/// Standard output and error of a finished run, as text.
+pub fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}

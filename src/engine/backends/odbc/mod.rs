@@ -23,8 +23,10 @@ use arrow_odbc::{OdbcReaderBuilder, OdbcWriter};
 use odbc_api::{Connection, ConnectionOptions};
 use sqlparser::ast::Statement;
 
-pub use connection_string::{ConnectionString, HEAVYDB_DRIVER, HEAVYDB_PORT, redact};
-pub use ddl::{create_table, stored_tables};
+use connection_string::ConnectionString;
+pub use connection_string::redact;
+use ddl::create_table;
+pub use ddl::stored_tables;
 
 use crate::dialect::{Dialect, print};
 use crate::engine::{ConnectOptions, Engine, EngineKind, EngineUrl, Query, Rows, TableSource, TableStatistics};
@@ -169,18 +171,7 @@ impl Odbc {
     #[doc(hidden)]
     pub async fn ingest_staged(&self, tables: Vec<TableSource>) -> Result<()> {
         let received_tables = received_all(tables).await?;
-        let dialect = self.dialect_of();
-        self.with(move |inner| {
-            let connection = inner.lock()?;
-            let pair = stored_pair(&received_tables);
-            ingest_staged(inner, &connection, &received_tables, pair.as_ref(), dialect)
-        })
-        .await
-    }
-
-    /// The server's name as its driver reports it.
-    pub fn dbms(&self) -> &str {
-        &self.inner.dbms
+        self.with(move |inner| inner.ingest_staged(&*inner.lock()?, &received_tables)).await
     }
 
     /// Runs `f` with the session on the blocking pool.
@@ -443,15 +434,12 @@ impl Engine for Odbc {
 
     async fn ingest(&self, tables: Vec<TableSource>) -> Result<()> {
         let received_tables = received_all(tables).await?;
-        let transactions = self.capabilities().transactions;
-        let dialect = self.dialect_of();
         self.with(move |inner| {
             let connection = inner.lock()?;
-            let pair = stored_pair(&received_tables);
-            if transactions {
-                ingest_in_transaction(inner, &connection, &received_tables, pair.as_ref(), dialect)
+            if inner.kind.capabilities().transactions {
+                inner.ingest_in_transaction(&connection, &received_tables)
             } else {
-                ingest_staged(inner, &connection, &received_tables, pair.as_ref(), dialect)
+                inner.ingest_staged(&connection, &received_tables)
             }
         })
         .await
@@ -557,118 +545,114 @@ impl Engine for Odbc {
     }
 }
 
-/// The load on a server with transactions: the old tables dropped, the new ones created and
-/// filled, all in one transaction; a failure rolls everything back, the old tables intact.
-fn ingest_in_transaction(
-    inner: &Inner,
-    connection: &Connection<'static>,
-    tables: &[TableSourceBatches],
-    pair: Option<&TableNames>,
-    dialect: Dialect,
-) -> Result<()> {
-    connection.set_autocommit(false).map_err(|e| statement_error(&e, "odbc: starting the load's transaction"))?;
-    let outcome = (|| -> Result<()> {
-        match pair {
-            Some(names) => {
-                // P&L first: it refers to the strategies.
-                inner.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(&names.pnl)), "load")?;
-                inner.execute(
-                    connection,
-                    &format!("DROP TABLE IF EXISTS {}", quote_ident(&names.strategies)),
-                    "load",
-                )?;
-                let ddl = stored_tables(dialect, names)?;
-                let (tables_ddl, index_ddl): (Vec<_>, Vec<_>) = ddl.iter().partition(|s| s.starts_with("CREATE TABLE"));
-                for s in &tables_ddl {
-                    inner.execute(connection, s, "load: create table")?;
+/// The two ways a load publishes its tables.
+impl Inner {
+    /// The load on a server with transactions: the old tables dropped, the new ones created and
+    /// filled, all in one transaction; a failure rolls everything back, the old tables intact.
+    fn ingest_in_transaction(&self, connection: &Connection<'static>, tables: &[TableSourceBatches]) -> Result<()> {
+        let (dialect, pair) = (self.kind.dialect(), stored_pair(tables));
+        let pair = pair.as_ref();
+        connection.set_autocommit(false).map_err(|e| statement_error(&e, "odbc: starting the load's transaction"))?;
+        let outcome = (|| -> Result<()> {
+            match pair {
+                Some(names) => {
+                    // P&L first: it refers to the strategies.
+                    self.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(&names.pnl)), "load")?;
+                    self.execute(
+                        connection,
+                        &format!("DROP TABLE IF EXISTS {}", quote_ident(&names.strategies)),
+                        "load",
+                    )?;
+                    let ddl = stored_tables(dialect, names)?;
+                    let (tables_ddl, index_ddl): (Vec<_>, Vec<_>) =
+                        ddl.iter().partition(|s| s.starts_with("CREATE TABLE"));
+                    for s in &tables_ddl {
+                        self.execute(connection, s, "load: create table")?;
+                    }
+                    for name in [&names.strategies, &names.pnl] {
+                        let t =
+                            tables.iter().find(|t| &t.name == name).ok_or_else(|| Error::internal("stored pair"))?;
+                        self.insert(connection, &t.name, &t.schema, &t.batches).map_err(|e| in_table(e, &t.name))?;
+                    }
+                    for s in &index_ddl {
+                        self.execute(connection, s, "load: create index")?;
+                    }
                 }
-                for name in [&names.strategies, &names.pnl] {
-                    let t = tables.iter().find(|t| &t.name == name).ok_or_else(|| Error::internal("stored pair"))?;
-                    inner.insert(connection, &t.name, &t.schema, &t.batches).map_err(|e| in_table(e, &t.name))?;
-                }
-                for s in &index_ddl {
-                    inner.execute(connection, s, "load: create index")?;
+                None => {
+                    for t in tables {
+                        self.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(&t.name)), "load")?;
+                        self.create_and_fill(connection, t, false).map_err(|e| in_table(e, &t.name))?;
+                    }
                 }
             }
-            None => {
-                for t in tables {
-                    inner.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(&t.name)), "load")?;
-                    inner.create_and_fill(connection, t, false).map_err(|e| in_table(e, &t.name))?;
-                }
-            }
+            connection.commit().map_err(|e| statement_error(&e, "load: commit"))
+        })();
+        if outcome.is_err() {
+            // The server rolls back by itself when the connection is gone.
+            let _ = connection.rollback();
         }
-        connection.commit().map_err(|e| statement_error(&e, "load: commit"))
-    })();
-    if outcome.is_err() {
-        // The server rolls back by itself when the connection is gone.
-        let _ = connection.rollback();
-    }
-    let _ = connection.set_autocommit(true);
-    outcome.map_err(nothing_published)?;
-    // Fresh statistics for the planner (and for `statistics`). The tables are published by
-    // now: a failure here only leaves the planner guessing, never a failed load.
-    for t in tables {
-        let _ = inner.execute(connection, &format!("ANALYZE {}", quote_ident(&t.name)), "load: analyze");
-    }
-    Ok(())
-}
-
-/// The load on a server without transactions (HeavyDB): every table written under a staging
-/// name first; only when all are full are the old ones dropped and the new renamed into place.
-fn ingest_staged(
-    inner: &Inner,
-    connection: &Connection<'static>,
-    tables: &[TableSourceBatches],
-    pair: Option<&TableNames>,
-    dialect: Dialect,
-) -> Result<()> {
-    let stage = |name: &str| format!("{STAGE_PREFIX}{name}");
-    let staged: Vec<String> = tables.iter().map(|t| stage(&t.name)).collect();
-    let drop_staged = || {
-        for s in &staged {
-            let _ = inner.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(s)), "load: cleanup");
-        }
-    };
-    drop_staged();
-    let filled = (|| -> Result<()> {
-        match pair {
-            Some(names) => {
-                let staged_names = TableNames { pnl: stage(&names.pnl), strategies: stage(&names.strategies) };
-                for s in stored_tables(dialect, &staged_names)? {
-                    inner.execute(connection, &s, "load: create table")?;
-                }
-                for t in tables {
-                    inner
-                        .insert(connection, &stage(&t.name), &t.schema, &t.batches)
-                        .map_err(|e| in_table(e, &t.name))?;
-                }
-            }
-            None => {
-                for t in tables {
-                    let staged = TableSourceBatches {
-                        name: stage(&t.name),
-                        schema: Arc::clone(&t.schema),
-                        batches: t.batches.clone(),
-                    };
-                    inner.create_and_fill(connection, &staged, false).map_err(|e| in_table(e, &t.name))?;
-                }
-            }
+        let _ = connection.set_autocommit(true);
+        outcome.map_err(nothing_published)?;
+        // Fresh statistics for the planner (and for `statistics`). The tables are published by
+        // now: a failure here only leaves the planner guessing, never a failed load.
+        for t in tables {
+            let _ = self.execute(connection, &format!("ANALYZE {}", quote_ident(&t.name)), "load: analyze");
         }
         Ok(())
-    })();
-    if let Err(e) = filled {
+    }
+
+    /// The load on a server without transactions (HeavyDB): every table written under a staging
+    /// name first; only when all are full are the old ones dropped and the new renamed into place.
+    fn ingest_staged(&self, connection: &Connection<'static>, tables: &[TableSourceBatches]) -> Result<()> {
+        let (dialect, pair) = (self.kind.dialect(), stored_pair(tables));
+        let pair = pair.as_ref();
+        let stage = |name: &str| format!("{STAGE_PREFIX}{name}");
+        let staged: Vec<String> = tables.iter().map(|t| stage(&t.name)).collect();
+        let drop_staged = || {
+            for s in &staged {
+                let _ = self.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(s)), "load: cleanup");
+            }
+        };
         drop_staged();
-        return Err(nothing_published(e));
+        let filled = (|| -> Result<()> {
+            match pair {
+                Some(names) => {
+                    let staged_names = TableNames { pnl: stage(&names.pnl), strategies: stage(&names.strategies) };
+                    for s in stored_tables(dialect, &staged_names)? {
+                        self.execute(connection, &s, "load: create table")?;
+                    }
+                    for t in tables {
+                        self.insert(connection, &stage(&t.name), &t.schema, &t.batches)
+                            .map_err(|e| in_table(e, &t.name))?;
+                    }
+                }
+                None => {
+                    for t in tables {
+                        let staged = TableSourceBatches {
+                            name: stage(&t.name),
+                            schema: Arc::clone(&t.schema),
+                            batches: t.batches.clone(),
+                        };
+                        self.create_and_fill(connection, &staged, false).map_err(|e| in_table(e, &t.name))?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = filled {
+            drop_staged();
+            return Err(nothing_published(e));
+        }
+        for t in tables {
+            self.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(&t.name)), "load: replace")?;
+            self.execute(
+                connection,
+                &format!("ALTER TABLE {} RENAME TO {}", quote_ident(&stage(&t.name)), quote_ident(&t.name)),
+                "load: replace",
+            )?;
+        }
+        Ok(())
     }
-    for t in tables {
-        inner.execute(connection, &format!("DROP TABLE IF EXISTS {}", quote_ident(&t.name)), "load: replace")?;
-        inner.execute(
-            connection,
-            &format!("ALTER TABLE {} RENAME TO {}", quote_ident(&stage(&t.name)), quote_ident(&t.name)),
-            "load: replace",
-        )?;
-    }
-    Ok(())
 }
 
 /// `e` with the table it happened to named in its message (its class unchanged).

@@ -13,7 +13,7 @@ use heavytune_kernels::Standardized;
 use heavytune_kernels::gpu::{Gpu, GpuCorr};
 use sqlparser::ast::{AlterTableOperation, ObjectName, RenameTableNameKind, Statement};
 
-use crate::engine::{Engine, QueryOutput, fetch};
+use crate::engine::{Engine, QueryOutput, TableSource, Temporaries, fetch};
 use crate::error::{Error, Result};
 use crate::rewrite::{CorrOutput, KernelStep, Plan};
 use crate::templates::bare_name;
@@ -67,11 +67,24 @@ pub async fn execute_plan(engine: &dyn Engine, plan: &Plan) -> Result<QueryOutpu
 
 /// As [`execute_plan`], with the kernel step's matrix product on `gpu` when given.
 pub async fn execute_plan_on(engine: &dyn Engine, plan: &Plan, gpu: Option<&Arc<Gpu>>) -> Result<QueryOutput> {
-    let out = run_statements(engine, &plan.statement, &plan.then).await?;
-    match &plan.kernel {
-        None => Ok(out),
-        Some(KernelStep::PairwiseCorr { outputs }) => pairwise_corr(&out, outputs, gpu),
+    let mut tables = Temporaries::new(engine);
+    let result = async {
+        for t in &plan.kernel_tables {
+            let input = fetch(engine, &t.input).await?;
+            let pairs = [(CorrOutput::IdA, "ht_id_a"), (CorrOutput::IdB, "ht_id_b"), (CorrOutput::Corr, "ht_corr")]
+                .map(|(k, n)| (k, n.to_owned()));
+            let out = pairwise_corr(&input, &pairs, gpu)?;
+            engine.drop_temporary(&t.name.value).await?;
+            tables.create(TableSource::from_batches(t.name.value.clone(), out.schema, out.batches)).await?;
+        }
+        let out = run_statements(engine, &plan.statement, &plan.then).await?;
+        match &plan.kernel {
+            None => Ok(out),
+            Some(KernelStep::PairwiseCorr { outputs }) => pairwise_corr(&out, outputs, gpu),
+        }
     }
+    .await;
+    tables.finish(result).await
 }
 
 /// Runs `first` (after clearing a session table its CTAS would collide with), then `then` in

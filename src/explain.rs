@@ -23,7 +23,10 @@ pub struct Explained {
     pub original_sql: String,
     pub rewritten_sql: String,
     pub rules_fired: Vec<&'static str>,
+    /// Every rule: fired or not, why, and per occurrence rewritten the fragment before and after.
     pub rules: Vec<Step>,
+    /// Passes over the rule list until nothing changed.
+    pub passes: usize,
     /// The kernel step after the rewritten SQL, if any.
     pub kernel: Option<String>,
     /// Statements run after the rewritten one, in the dialect.
@@ -98,7 +101,8 @@ pub async fn explain(
         rewritten_sql,
         rules_fired: outcome.fired(),
         rules: outcome.steps.clone(),
-        kernel: outcome.plan.kernel.as_ref().map(|k| k.describe()),
+        passes: outcome.passes,
+        kernel: outcome.plan.describe_kernels(),
         then,
         plan_original,
         plan_rewritten,

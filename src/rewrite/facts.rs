@@ -127,8 +127,7 @@ impl Context {
         });
         let mut ctx = Context { capabilities: engine.capabilities(), ..Context::default() };
         // Completeness costs a scan of the table: only where a rule would ask for it.
-        let mut panels: Vec<String> =
-            super::CorrRequest::recognise(stmt).ok().map(|r| table_key(&r.table)).into_iter().collect();
+        let mut panels: Vec<String> = super::walk::request_tables(stmt).iter().map(table_key).collect();
         for name in names.clone() {
             if let Some(long) = name.strip_suffix("_wide") {
                 names.push(long.to_owned());

@@ -14,28 +14,28 @@ pub use symmetric::SymmetricSelfJoin;
 pub use update_ctas::UpdateToCtas;
 pub use wide_long::WideToLong;
 
-use super::{CorrRequest, Plan};
+use super::walk::{self, Site};
+use super::{CorrRequest, Plan, Transformed};
 
-/// The recognised correlation request, unless the kernel already answers it.
-fn pending_corr(plan: &Plan) -> Result<&CorrRequest, String> {
+/// Offers every correlation request of the plan that the kernel does not answer to `decide`.
+fn each_pending(
+    plan: &mut Plan,
+    mut decide: impl FnMut(&mut CorrRequest, &Site) -> Result<String, String>,
+) -> Transformed {
     if plan.kernel.is_some() {
-        return Err("the request is already answered by the kernel plan".into());
+        return Transformed::no("the whole statement is answered by the kernel plan");
     }
-    plan.corr.as_ref().map_err(|why| format!("no pairwise-correlation self-join: {why}"))
+    walk::each_request(&mut plan.statement, &mut plan.requests, |req, site| {
+        if req.kernel.is_some() {
+            return Err("the request is already answered by the kernel".into());
+        }
+        decide(req, site)
+    })
 }
 
 /// A rewrite that fails after its rule's preconditions passed: a bug in the rule.
 fn broken_precondition(e: impl std::fmt::Display) -> crate::error::Error {
     crate::error::Error::internal(format!("rewrite after a passed precondition: {e}"))
-}
-
-/// Re-plans the request with one option switched on.
-fn with_corr(mut plan: Plan, set: impl FnOnce(&mut CorrRequest)) -> crate::error::Result<Plan> {
-    let mut req = plan.corr.clone().map_err(broken_precondition)?;
-    set(&mut req);
-    plan.statement = req.statement()?;
-    plan.corr = Ok(req);
-    Ok(plan)
 }
 
 /// Preconditions shared by the rules that replace CORR by standardized values.

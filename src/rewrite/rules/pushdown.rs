@@ -1,7 +1,7 @@
 //! candidate_pushdown: move the filters on each side of the self-join below it.
 
-use super::super::{Context, Plan, Rule};
-use super::{pending_corr, with_corr};
+use super::super::{Context, Plan, Rule, Transformed};
+use super::each_pending;
 use crate::error::Result;
 
 /// Filters on one side of a self-join move into that side, so the join sees only candidates.
@@ -17,25 +17,23 @@ impl Rule for CandidatePushdown {
         "move filters on the candidate set below the self-join, on both sides"
     }
 
-    fn check(&self, plan: &Plan, _ctx: &Context) -> Result<String, String> {
-        let req = pending_corr(plan)?;
-        if req.pushdown || req.moments {
-            return Err("the filters are already below the join".into());
-        }
-        if req.filters_a.is_empty() && req.filters_b.is_empty() {
-            return Err("no filter on either side".into());
-        }
-        Ok(format!(
-            "{} filter(s) on {} and {} on {} move into derived tables below the join",
-            req.filters_a.len(),
-            req.alias_a,
-            req.filters_b.len(),
-            req.alias_b
-        ))
-    }
-
-    fn rewrite(&self, plan: Plan, _ctx: &Context) -> crate::error::Result<Plan> {
-        with_corr(plan, |r| r.pushdown = true)
+    fn rewrite(&self, plan: &mut Plan, _ctx: &Context) -> Result<Transformed> {
+        Ok(each_pending(plan, |req, _| {
+            if req.pushdown || req.moments {
+                return Err("the filters are already below the join".into());
+            }
+            if req.filters_a.is_empty() && req.filters_b.is_empty() {
+                return Err("no filter on either side above the join".into());
+            }
+            req.pushdown = true;
+            Ok(format!(
+                "{} filter(s) on {} and {} on {} move into derived tables below the join",
+                req.filters_a.len(),
+                req.alias_a,
+                req.filters_b.len(),
+                req.alias_b
+            ))
+        }))
     }
 }
 
@@ -46,16 +44,18 @@ mod tests {
 
     #[test]
     fn fires_on_the_template_and_keeps_results() {
-        let (plan, ctx) = pair_corr_plan(&["S1", "S 2", "it's"]);
-        assert!(CandidatePushdown.check(&plan, &ctx).is_ok());
-        let out = CandidatePushdown.rewrite(plan, &ctx).unwrap();
-        assert!(out.statement.to_string().contains("(SELECT * FROM pnl WHERE"), "{}", out.statement);
+        let (mut plan, ctx) = pair_corr_plan(&["S1", "S 2", "it's"]);
+        let t = CandidatePushdown.rewrite(&mut plan, &ctx).unwrap();
+        assert!(t.changed(), "{:?}", t.declined);
+        let sql = plan.statement.to_string();
+        assert!(sql.contains("(SELECT * FROM pnl AS a WHERE"), "{sql}");
         assert_rule_keeps_results("candidate_pushdown", "pair_corr");
     }
 
     #[test]
     fn declines_without_filters() {
-        let (plan, ctx) = plan_of("pair_corr_all", &[]);
-        assert!(CandidatePushdown.check(&plan, &ctx).unwrap_err().contains("no filter"));
+        let (mut plan, ctx) = plan_of("pair_corr_all", &[]);
+        let t = CandidatePushdown.rewrite(&mut plan, &ctx).unwrap();
+        assert!(!t.changed() && t.declined[0].contains("no filter"), "{:?}", t.declined);
     }
 }

@@ -1,10 +1,11 @@
 //! update_to_ctas: an UPDATE (typically SET col = CASE ...) as CREATE TABLE AS SELECT.
 
-use sqlparser::ast::{AssignmentTarget, Statement, TableFactor};
+use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
+use sqlparser::ast::{AssignmentTarget, Expr, Ident, ObjectName, SelectItem, Statement, TableFactor};
 
-use super::super::{Context, Plan, Rule};
+use super::super::ast;
+use super::super::{Context, Plan, Rule, Transformed};
 use crate::error::Result;
-use crate::templates;
 
 /// Column stores such as HeavyDB rewrite whole chunks on UPDATE; a CTAS writes the new table
 /// once. Every column keeps its place; an assigned one becomes
@@ -42,6 +43,40 @@ fn parts(stmt: &Statement) -> Result<Parts, String> {
     Ok(Parts { table: name.clone(), assignments, selection: u.selection.clone() })
 }
 
+impl UpdateToCtas {
+    fn check(&self, plan: &Plan, ctx: &Context) -> Result<(Parts, String), String> {
+        let p = parts(&plan.statement)?;
+        // Where the engine has no UPDATE at all, the CTAS is the only way to run it.
+        if ctx.capabilities.update && !ctx.capabilities.update_rewrites_fragments {
+            return Err("the target engine updates rows in place, where a CTAS measured no faster \
+                        (reports/README.md); the rule is for column stores such as HeavyDB (--target heavydb)"
+                .into());
+        }
+        if let Some(w) = &p.selection {
+            let mut sub = false;
+            let _ = sqlparser::ast::visit_expressions(w, |e: &Expr| {
+                sub |= matches!(e, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+            if sub {
+                return Err(format!(
+                    "the WHERE clause {w} holds a subquery, which the CTAS would evaluate inside a CASE \
+                     expression of its projection, where engines plan it poorly or not at all (DataFusion 55 does not)"
+                ));
+            }
+        }
+        let columns = ctx.table_columns(&p.table).ok_or_else(|| format!("the columns of {} are unknown", p.table))?;
+        for (c, _) in &p.assignments {
+            if !columns.iter().any(|x| &x.name == c) {
+                return Err(format!("{} has no column {c}", p.table));
+            }
+        }
+        let why =
+            format!("{} of {} columns assigned: the whole table is rewritten once", p.assignments.len(), columns.len());
+        Ok((p, why))
+    }
+}
+
 impl Rule for UpdateToCtas {
     fn name(&self) -> &'static str {
         "update_to_ctas"
@@ -51,52 +86,39 @@ impl Rule for UpdateToCtas {
         "turn an UPDATE into CREATE TABLE AS SELECT (column stores rewrite whole chunks on UPDATE)"
     }
 
-    fn check(&self, plan: &Plan, ctx: &Context) -> Result<String, String> {
-        let p = parts(&plan.statement)?;
-        // Where the engine has no UPDATE at all, the CTAS is the only way to run it.
-        if ctx.capabilities.update && !ctx.capabilities.update_rewrites_fragments {
-            return Err("the target engine updates rows in place, where a CTAS measured no faster \
-                        (reports/README.md); the rule is for column stores such as HeavyDB (--target heavydb)"
-                .into());
-        }
-        let columns = ctx.table_columns(&p.table).ok_or_else(|| format!("the columns of {} are unknown", p.table))?;
-        for (c, _) in &p.assignments {
-            if !columns.iter().any(|x| &x.name == c) {
-                return Err(format!("{} has no column {c}", p.table));
-            }
-        }
-        Ok(format!("{} of {} columns assigned: the whole table is rewritten once", p.assignments.len(), columns.len()))
-    }
-
-    fn rewrite(&self, mut plan: Plan, ctx: &Context) -> crate::error::Result<Plan> {
-        let p = parts(&plan.statement).map_err(super::broken_precondition)?;
+    fn rewrite(&self, plan: &mut Plan, ctx: &Context) -> crate::error::Result<Transformed> {
+        let (p, why) = match self.check(plan, ctx) {
+            Ok(ok) => ok,
+            Err(why) => return Ok(Transformed::no(why)),
+        };
         let columns = ctx.table_columns(&p.table).cloned().unwrap_or_default();
-        let items: Vec<String> = columns
+        let items: Vec<SelectItem> = columns
             .iter()
             .map(|c| {
-                let col = templates::quote_ident(&c.name);
+                let name = Ident::with_quote('"', &c.name);
                 match p.assignments.iter().find(|(n, _)| n == &c.name) {
-                    None => col,
+                    None => SelectItem::UnnamedExpr(Expr::Identifier(name)),
                     Some((_, value)) => {
                         let value = match &p.selection {
-                            Some(w) => format!("CASE WHEN {w} THEN {value} ELSE {col} END"),
-                            None => value.to_string(),
+                            Some(w) => ast::case_when(w.clone(), value.clone(), Expr::Identifier(name.clone())),
+                            None => value.clone(),
                         };
-                        format!("CAST({value} AS {}) AS {col}", c.sql_type)
+                        ast::item(ast::cast(value, &c.sql_type), &name)
                     }
                 }
             })
             .collect();
-        let target = format!("{}_ctas", p.table.to_string().trim_matches('"'));
-        let target = templates::quote_ident(&target);
-        plan.statement =
-            templates::parse(&format!("CREATE TABLE {target} AS SELECT {} FROM {}", items.join(", "), p.table))?;
-        plan.then = vec![
-            templates::parse(&format!("DROP TABLE {}", p.table))?,
-            templates::parse(&format!("ALTER TABLE {target} RENAME TO {}", p.table))?,
-        ];
-        plan.corr = Err("not a query".into());
-        Ok(plan)
+        let bare = crate::templates::bare_name(&p.table);
+        let target = ObjectName::from(vec![Ident::with_quote('"', format!("{bare}_ctas"))]);
+        let select = ast::select(items, vec![ast::from(ast::table(&p.table, None))], None, Vec::new());
+        let before = plan.statement.to_string();
+        plan.statement = Statement::CreateTable(
+            CreateTableBuilder::new(target.clone()).query(Some(Box::new(ast::select_query(select)))).build(),
+        );
+        plan.then = vec![ast::drop_table(&p.table), ast::rename_table(&target, &p.table)];
+        let after =
+            std::iter::once(&plan.statement).chain(&plan.then).map(|s| s.to_string()).collect::<Vec<_>>().join("; ");
+        Ok(Transformed::yes("the statement", why, before, after))
     }
 }
 
@@ -107,22 +129,21 @@ mod tests {
 
     #[test]
     fn rewrites_the_ulta_update_and_keeps_results() {
-        let (plan, ctx) = plan_of("ulta_update", &[]);
-        assert!(UpdateToCtas.check(&plan, &ctx).is_ok(), "{:?}", UpdateToCtas.check(&plan, &ctx));
-        let out = UpdateToCtas.rewrite(plan, &ctx).unwrap();
-        let sql = out.statement.to_string();
+        let (mut plan, ctx) = plan_of("ulta_update", &[]);
+        let t = UpdateToCtas.rewrite(&mut plan, &ctx).unwrap();
+        assert!(t.changed(), "{:?}", t.declined);
+        let sql = plan.statement.to_string();
         assert!(sql.starts_with("CREATE TABLE \"pnl_ctas\" AS SELECT \"strategy_id\""), "{sql}");
-        assert_eq!(out.then.len(), 2);
+        assert_eq!(plan.then.len(), 2);
         assert_update_rewrite_keeps_results();
     }
 
     #[test]
     fn declines_what_it_cannot_express() {
-        let e = UpdateToCtas.check(&sql_plan("UPDATE pnl SET pnl = 0"), &Context::default()).unwrap_err();
-        assert!(e.contains("--target heavydb"), "{e}");
+        let no = |sql: &str, ctx: &Context| UpdateToCtas.rewrite(&mut sql_plan(sql), ctx).unwrap().declined.join("; ");
+        assert!(no("UPDATE pnl SET pnl = 0", &Context::default()).contains("--target heavydb"));
         let ctx = Context::for_kind(crate::engine::EngineKind::Heavydb);
-        assert!(UpdateToCtas.check(&sql_plan("SELECT 1"), &ctx).unwrap_err().contains("not an UPDATE"));
-        let e = UpdateToCtas.check(&sql_plan("UPDATE pnl SET pnl = 0"), &ctx).unwrap_err();
-        assert!(e.contains("columns of pnl are unknown"), "{e}");
+        assert!(no("SELECT 1", &ctx).contains("not an UPDATE"));
+        assert!(no("UPDATE pnl SET pnl = 0", &ctx).contains("columns of pnl are unknown"));
     }
 }

@@ -1,0 +1,5 @@
+-- rules: correlation_to_kernel
+-- Off-diagonal pairs with <> in ON.
+SELECT a.strategy_id AS s1, b.strategy_id AS s2, CORR(a.pnl, b.pnl) AS corr
+FROM pnl a JOIN pnl b ON a.trade_date = b.trade_date AND a.strategy_id <> b.strategy_id
+GROUP BY a.strategy_id, b.strategy_id

@@ -1,0 +1,2 @@
+-- then the kernel pairwise_corr: Z Z^T over the standardized values (blocked matrix product), one row per ordered pair
+WITH ht_za_c AS (SELECT b.strategy_id AS ht_id, b.trade_date AS ht_key, CASE WHEN MIN(b.pnl) OVER (PARTITION BY b.strategy_id) = MAX(b.pnl) OVER (PARTITION BY b.strategy_id) THEN NULL ELSE b.pnl - AVG(b.pnl) OVER (PARTITION BY b.strategy_id) END AS ht_c FROM pnl AS b), ht_za AS (SELECT ht_id, ht_key, ht_c / SQRT(SUM(ht_c * ht_c) OVER (PARTITION BY ht_id)) AS ht_z FROM ht_za_c) SELECT ht_id AS ht_id, ht_key AS ht_key, ht_z FROM ht_za ORDER BY ht_id, ht_key

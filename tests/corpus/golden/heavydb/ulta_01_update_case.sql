@@ -1,0 +1,3 @@
+CREATE TABLE "pnl_ctas" AS (SELECT "strategy_id", "trade_date", "zone", CAST(CASE WHEN strategy_id IN (0, 2) THEN -pnl ELSE pnl END AS DOUBLE) AS "pnl" FROM pnl) WITH (fragment_size = 524288);
+DROP TABLE pnl;
+ALTER TABLE "pnl_ctas" RENAME TO pnl

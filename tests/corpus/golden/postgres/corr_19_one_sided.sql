@@ -1,0 +1,1 @@
+SELECT ht_p0.ht_id_a AS s1, ht_p0.ht_id_b AS s2, ht_p0.ht_corr AS corr FROM (SELECT a.strategy_id AS ht_id_a, b.strategy_id AS ht_id_b, CORR(a.pnl, b.pnl) AS ht_corr FROM (SELECT * FROM pnl AS a WHERE a.strategy_id IN (0, 1)) AS a JOIN (SELECT * FROM pnl AS b WHERE b.strategy_id IN (1, 2, 3)) AS b ON a.trade_date = b.trade_date GROUP BY a.strategy_id, b.strategy_id) AS ht_p0

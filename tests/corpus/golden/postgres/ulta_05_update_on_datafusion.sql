@@ -1,0 +1,1 @@
+UPDATE pnl SET pnl = -pnl WHERE strategy_id = 2

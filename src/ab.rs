@@ -157,8 +157,14 @@ pub struct Side {
     pub sql: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel: Option<String>,
+    /// Over the runs that finished (none for an original that timed out: see `timed_out`).
     pub seconds: Spread,
     pub times: Vec<f64>,
+    /// Whether every run finished within `--timeout`.
+    pub finished: bool,
+    /// The seconds after which a run was stopped (`--timeout`), when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timed_out_after: Option<f64>,
 }
 
 /// The record `bench ab` writes.
@@ -170,12 +176,22 @@ pub struct AbRecord {
     pub rules_fired: Vec<&'static str>,
     pub runs: u32,
     pub warmup: u32,
+    /// `--timeout` for each run of the original, in seconds.
+    pub timeout: Option<f64>,
     pub rows: usize,
     pub original: Side,
     pub rewritten: Side,
-    pub equal: bool,
+    /// Whether both gave the same rows; null when it could not be checked (the original did
+    /// not finish on the sample either).
+    pub equal: Option<bool>,
+    /// What `equal` compared: both answers on the full data, or on a sample of strategies
+    /// where the original did not finish on the full data.
+    pub equal_checked_on: String,
     pub difference: Option<String>,
-    pub speedup: f64,
+    /// Median original / median rewritten, when the original finished.
+    pub speedup: Option<f64>,
+    /// When the original timed out: the timeout / median rewritten, a lower bound.
+    pub speedup_at_least: Option<f64>,
     pub finished: String,
     /// What ran the kernel steps (`--device`).
     pub kernels: String,
@@ -193,26 +209,67 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
 }
 
+/// How `bench ab` runs: rounds, the original's time limit, and the sample that checks
+/// equality when the original does not finish.
+#[derive(Debug, Clone, Copy)]
+pub struct AbOptions {
+    pub runs: u32,
+    pub warmup: u32,
+    /// Seconds each run of the original may take.
+    pub timeout: Option<f64>,
+    /// Strategies in the equality sample.
+    pub sample: usize,
+    pub seed: u64,
+}
+
+/// Runs `f`, stopping it after `limit` seconds: None when it did not finish. Dropping the
+/// engine's future stops its query.
+async fn limited<T>(limit: Option<f64>, f: impl std::future::Future<Output = Result<T>>) -> Result<Option<(T, f64)>> {
+    match limit {
+        None => timed(f).await.map(Some),
+        // The timer ticks in milliseconds: a run that ends after its limit but before the
+        // timer fires has not finished within it either.
+        Some(s) => match tokio::time::timeout(std::time::Duration::from_secs_f64(s), timed(f)).await {
+            Ok(Ok((out, t))) if t <= s => Ok(Some((out, t))),
+            Ok(Ok(_)) | Err(_) => Ok(None),
+            Ok(Err(e)) => Err(e),
+        },
+    }
+}
+
 /// Runs the original and the rewritten plan alternately, `warmup` unmeasured rounds then
 /// `runs` measured ones (`tick` after each run), and compares the first measured results.
+/// An original that runs past `timeout` is stopped and not run again; equality is then
+/// checked on a sample of strategies (see [`sampled_equality`]).
 pub async fn bench(
     engine: &dyn Engine,
     prepared: &Prepared,
     outcome: &Outcome,
-    runs: u32,
-    warmup: u32,
+    options: AbOptions,
     kernels: (Option<&Arc<Gpu>>, &str),
     tick: &(dyn Fn() + Sync),
 ) -> Result<AbRecord> {
+    let AbOptions { runs, warmup, timeout, .. } = options;
     let sandbox = Sandbox::new(engine, &outcome.original, &outcome.plan).await?;
     let measured = async {
         let (mut t_original, mut t_rewritten) = (Vec::new(), Vec::new());
-        let mut first: Option<(QueryOutput, QueryOutput)> = None;
+        let (mut first_a, mut first_b) = (None, None);
+        let mut timed_out = false;
         for round in 0..warmup + runs {
-            sandbox.reset(engine).await?;
-            let (a, ta) = timed(execute_statement(engine, &outcome.original))
-                .await
-                .map_err(|e| e.context("running the original query"))?;
+            if !timed_out {
+                sandbox.reset(engine).await?;
+                let run = limited(timeout, execute_statement(engine, &outcome.original))
+                    .await
+                    .map_err(|e| e.context("running the original query"))?;
+                match run {
+                    Some((a, ta)) if round >= warmup => {
+                        t_original.push(ta);
+                        first_a.get_or_insert(a);
+                    }
+                    Some(_) => {}
+                    None => timed_out = true,
+                }
+            }
             tick();
             sandbox.reset(engine).await?;
             let (b, tb) = timed(execute_plan_on(engine, &outcome.plan, kernels.0))
@@ -220,18 +277,28 @@ pub async fn bench(
                 .map_err(|e| e.context("running the rewritten plan"))?;
             tick();
             if round >= warmup {
-                t_original.push(ta);
                 t_rewritten.push(tb);
-                first.get_or_insert((a, b));
+                first_b.get_or_insert(b);
             }
         }
-        Ok((t_original, t_rewritten, first))
+        Ok((t_original, t_rewritten, first_a, first_b, timed_out))
     }
     .await;
-    let (t_original, t_rewritten, first) = sandbox.finish(engine, measured).await?;
-    let (a, b) = first.ok_or_else(|| Error::invalid("--runs", "at least one measured run"))?;
-    let difference = same_results(&a, &b, 1e-9).err();
-    let (so, sr) = (Spread::of(&t_original), Spread::of(&t_rewritten));
+    let (t_original, t_rewritten, first_a, first_b, timed_out) = sandbox.finish(engine, measured).await?;
+    let b = first_b.ok_or_else(|| Error::invalid("--runs", "at least one measured run"))?;
+    let sr = Spread::of(&t_rewritten);
+    let (equal, equal_checked_on, speedup, speedup_at_least, so) = match (timed_out, first_a) {
+        (false, Some(a)) => {
+            let so = Spread::of(&t_original);
+            let equal = Some(same_results(&a, &b, 1e-9));
+            (equal, "the full data".to_owned(), Some(so.median / sr.median.max(1e-12)), None, so)
+        }
+        _ => {
+            let limit = timeout.unwrap_or(f64::INFINITY);
+            let (equal, how) = sampled_equality(engine, outcome, options, kernels.0).await?;
+            (equal, how, None, Some(limit / sr.median.max(1e-12)), Spread::of(&[]))
+        }
+    };
     Ok(AbRecord {
         query: prepared.name.clone(),
         engine: engine.describe(),
@@ -239,20 +306,107 @@ pub async fn bench(
         rules_fired: outcome.fired(),
         runs,
         warmup,
-        rows: a.num_rows(),
-        original: Side { sql: outcome.original.to_string(), kernel: None, seconds: so, times: t_original },
+        timeout,
+        rows: b.num_rows(),
+        original: Side {
+            sql: outcome.original.to_string(),
+            kernel: None,
+            seconds: so,
+            times: t_original,
+            finished: !timed_out,
+            timed_out_after: timed_out.then_some(timeout).flatten(),
+        },
         rewritten: Side {
             sql: outcome.plan.statement.to_string(),
-            kernel: outcome.plan.kernel.as_ref().map(|k| k.describe()),
+            kernel: outcome.plan.describe_kernels(),
             seconds: sr,
             times: t_rewritten,
+            finished: true,
+            timed_out_after: None,
         },
-        equal: difference.is_none(),
-        difference,
-        speedup: so.median / sr.median.max(1e-12),
+        equal: equal.as_ref().map(|e| e.is_ok()),
+        equal_checked_on,
+        difference: equal.and_then(|e| e.err()),
+        speedup,
+        speedup_at_least,
         finished: chrono::Local::now().format("%Y%m%d_%H%M%S").to_string(),
         kernels: kernels.1.to_owned(),
     })
+}
+
+/// Where the original does not finish on the full data: both sides run on session copies of
+/// every table the query reads that has a `strategy_id` column, restricted to `sample`
+/// strategies drawn with `seed` (the copies hide the stored tables for the session and are
+/// dropped after). The original runs under the same timeout there. Answers the comparison
+/// (None where it could not be made) and a description of the sample for the record.
+pub async fn sampled_equality(
+    engine: &dyn Engine,
+    outcome: &Outcome,
+    options: AbOptions,
+    gpu: Option<&Arc<Gpu>>,
+) -> Result<(Option<Result<(), String>>, String)> {
+    if !matches!(outcome.original, sqlparser::ast::Statement::Query(_)) {
+        return Ok((None, "not checked: the original writes a table and did not finish".into()));
+    }
+    let mut names = Vec::new();
+    let _ = sqlparser::ast::visit_relations(&outcome.original, |r: &sqlparser::ast::ObjectName| {
+        names.push(crate::templates::bare_name(r));
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    names.sort();
+    names.dedup();
+    let mut tables = Vec::new();
+    for name in names {
+        if let Some(schema) = engine.schema(&name).await?
+            && schema.field_with_name("strategy_id").is_ok()
+        {
+            tables.push(name);
+        }
+    }
+    let Some(first) = tables.first() else {
+        return Ok((None, "not checked: the original did not finish and reads no table with strategy_id".into()));
+    };
+    let quoted = |t: &str| crate::templates::quote_ident(t);
+    let ids = crate::engine::fetch_sql(
+        engine,
+        &format!("SELECT DISTINCT strategy_id FROM {} ORDER BY strategy_id", quoted(first)),
+    )
+    .await?
+    .i64s("strategy_id")?;
+    let mut ids: Vec<i64> = ids.into_iter().flatten().collect();
+    let total = ids.len();
+    {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        ids.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(options.seed));
+    }
+    ids.truncate(options.sample.max(1));
+    ids.sort_unstable();
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    let mut copies = crate::engine::Temporaries::new(engine);
+    let result = async {
+        for t in &tables {
+            let rows =
+                crate::engine::fetch_sql(engine, &format!("SELECT * FROM {} WHERE strategy_id IN ({list})", quoted(t)))
+                    .await?;
+            copies.create(crate::engine::TableSource::from_batches(t.clone(), rows.schema, rows.batches)).await?;
+        }
+        let original = limited(options.timeout, execute_statement(engine, &outcome.original)).await?;
+        let rewritten = execute_plan_on(engine, &outcome.plan, gpu).await?;
+        Ok((original, rewritten))
+    }
+    .await;
+    let (original, rewritten) = copies.finish(result).await?;
+    let how = format!(
+        "a sample of {} of {total} strategies (seed {}): session copies of {} restricted to them",
+        ids.len(),
+        options.seed,
+        tables.join(", ")
+    );
+    match original {
+        None => Ok((None, format!("not checked: the original did not finish on {how} either"))),
+        Some((a, _)) => Ok((Some(same_results(&a, &rewritten, 1e-9)), how)),
+    }
 }
 
 /// Writes the record as `<dir>/<query>_<finished>.json`; returns the path.
@@ -292,6 +446,27 @@ mod tests {
             ("c", Arc::new(Float64Array::from(vec![Some(0.5001), None])) as ArrayRef),
         ]);
         assert!(same_results(&a, &c, 1e-9).unwrap_err().contains("differs"));
+    }
+
+    #[test]
+    fn equality_on_a_sample_runs_both_sides_on_restricted_copies() {
+        use crate::rewrite::testing::{engine_with, random_case_of, rt};
+        let rt = rt();
+        let (_dir, engine) = engine_with(&rt, &random_case_of(3, false, Some(6)));
+        let stmt = crate::templates::parse(
+            "SELECT a.strategy_id AS x, b.strategy_id AS y, CORR(a.pnl, b.pnl) AS c FROM pnl a JOIN pnl b \
+             ON a.trade_date = b.trade_date GROUP BY a.strategy_id, b.strategy_id",
+        )
+        .unwrap();
+        let ctx = rt.run(crate::rewrite::Context::discover(&engine, &stmt)).unwrap();
+        let outcome = crate::rewrite::optimize(stmt, &ctx, None).unwrap();
+        let options = AbOptions { runs: 1, warmup: 0, timeout: None, sample: 2, seed: 7 };
+        let (equal, how) = rt.run(sampled_equality(&engine, &outcome, options, None)).unwrap();
+        assert_eq!(equal, Some(Ok(())), "{how}");
+        assert!(how.starts_with("a sample of 2 of ") && how.contains("copies of pnl"), "{how}");
+        // The copies are gone: the stored table shows again.
+        let n = rt.run(crate::engine::fetch_sql(&engine, "SELECT COUNT(DISTINCT strategy_id) AS n FROM pnl")).unwrap();
+        assert!(n.i64s("n").unwrap()[0].unwrap() > 2);
     }
 
     #[test]

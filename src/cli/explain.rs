@@ -121,6 +121,14 @@ pub struct AbArgs {
     /// Folder for the JSON record [default: `ab/` in the --db folder].
     #[arg(long, visible_alias = "out-dir", value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Stop each run of the original after this many seconds; the record then gives the
+    /// speedup as a lower bound (speedup_at_least) and checks equality on a sample (--equal-sample).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: Option<f64>,
+    /// Strategies in the sample on which equality is checked when the original does not
+    /// finish within --timeout (drawn with --seed; session copies of the tables it reads).
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(2..))]
+    equal_sample: u64,
     /// Where a plan's kernel step (the correlation product of `correlation_to_kernel`) runs:
     /// `auto` (a usable GPU, else the CPU, saying why), `cpu`, or `cuda[:N]`.
     #[arg(long, value_name = "auto|cpu|cuda[:N]", default_value = "auto", value_parser = crate::cli::run::parse_device)]
@@ -176,6 +184,9 @@ fn print_explained(r: &Explained, verbose: bool) {
     }
     for s in &fired {
         println!("-- fired {}: {}", s.rule, s.reason);
+        for f in &s.fragments {
+            println!("--   at {}, before:\n{}\n--   after:\n{}", f.at, f.before, f.after);
+        }
     }
     if verbose {
         for s in r.rules.iter().filter(|s| !s.fired) {
@@ -202,13 +213,14 @@ fn print_explained(r: &Explained, verbose: bool) {
         println!("-- then {t}");
     }
     if let Some(k) = &r.kernel {
-        println!("-- then {k}");
+        println!("-- kernel: {k}");
     }
     println!("\n-- engine plan of the original ({})\n{}", r.engine, r.plan_original);
     println!("\n-- engine plan of the rewritten\n{}", r.plan_rewritten);
     if let Some(t) = r.seconds {
+        println!("\n-- measured   {:>12} {:>12} {:>9}", "original", "rewritten", "speedup");
         println!(
-            "\n-- measured: original {:.4} s, rewritten {:.4} s ({:.2}x)",
+            "-- wall       {:>10.4} s {:>10.4} s {:>8.2}x",
             t.original,
             t.rewritten,
             t.original / t.rewritten.max(1e-12)
@@ -233,16 +245,14 @@ pub fn cmd_bench(global: &Global, command: BenchCommand) -> anyhow::Result<()> {
         if outcome.fired().is_empty() && !global.quiet {
             eprintln!("warning: no rule fired; both sides run the same SQL (heavytune explain --verbose says why)");
         }
-        ab::bench(
-            engine.as_ref(),
-            &prepared,
-            &outcome,
-            args.rounds.runs,
-            args.rounds.warmup,
-            (gpu.as_ref(), &kernels),
-            &|| bar.inc(1),
-        )
-        .await
+        let options = ab::AbOptions {
+            runs: args.rounds.runs,
+            warmup: args.rounds.warmup,
+            timeout: args.timeout,
+            sample: args.equal_sample as usize,
+            seed: src.seed,
+        };
+        ab::bench(engine.as_ref(), &prepared, &outcome, options, (gpu.as_ref(), &kernels), &|| bar.inc(1)).await
     });
     bar.finish_and_clear();
     let record = record?;
@@ -302,6 +312,13 @@ fn cmd_fetch(global: &Global, args: FetchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
+}
+
 fn print_record(r: &AbRecord, path: &std::path::Path) {
     println!(
         "{} on {} ({}), {} runs after {} warm-up, {} rows",
@@ -313,6 +330,19 @@ fn print_record(r: &AbRecord, path: &std::path::Path) {
     for (name, s) in [("original", &r.original.seconds), ("rewritten", &r.rewritten.seconds)] {
         println!("{:<10} {:>10.4} {:>10.4} {:>10.4}", name, s.min, s.median, s.max);
     }
-    println!("speedup (median original / median rewritten): {:.2}x; results equal: {}", r.speedup, r.equal);
+    match (r.speedup, r.speedup_at_least) {
+        (Some(x), _) => println!("speedup (median original / median rewritten): {x:.2}x"),
+        (None, Some(x)) => println!(
+            "speedup: at least {x:.2}x (the original did not finish in {} s; --timeout)",
+            r.timeout.unwrap_or_default()
+        ),
+        (None, None) => println!("speedup: unknown"),
+    }
+    let equal = match r.equal {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "not checked",
+    };
+    println!("results equal: {equal}, on {}", r.equal_checked_on);
     println!("record: {}", path.display());
 }

@@ -84,7 +84,12 @@ fn session(threads: Option<usize>) -> (SessionContext, usize) {
         .with_round_robin_repartition(false)
         .with_repartition_joins(false)
         .with_repartition_aggregations(false);
-    (SessionContext::new_with_config(config), threads)
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(super::yielding_joins::YieldingJoins))
+        .build();
+    (SessionContext::new_with_state(state), threads)
 }
 
 impl Embedded {

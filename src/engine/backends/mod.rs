@@ -4,6 +4,7 @@
 mod embedded;
 mod flightsql;
 pub mod odbc;
+mod yielding_joins;
 
 pub use embedded::{Embedded, Staged};
 pub use flightsql::FlightSql;

@@ -24,6 +24,11 @@ impl Site<'_> {
     pub fn describe(&self) -> String {
         if self.depth <= 1 { "the top-level SELECT".into() } else { format!("a SELECT nested {} deep", self.depth - 1) }
     }
+
+    /// A refusal naming the node (where it stands and its text) and the failed condition.
+    fn declined(&self, node: &str, why: &str) -> String {
+        format!("{} `{}`: {why}", self.describe(), snippet(node))
+    }
 }
 
 /// The request a rewritten SELECT reads its pairs for: `FROM ... AS ht_p<N>`.
@@ -74,15 +79,17 @@ impl<F: FnMut(&mut CorrRequest, &Site) -> Result<String, String>> VisitorMut for
 
 impl<F: FnMut(&mut CorrRequest, &Site) -> Result<String, String>> Walk<'_, F> {
     fn visit(&mut self, q: &mut Query) {
-        let depth = self.scopes.len();
-        let scope: Vec<Cte> = self.scopes.iter().flatten().cloned().collect();
-        let site = Site { depth, scope: &scope };
         let existing = marker_of(q, self.requests.len());
+        if existing.is_none() && !matches!(q.body.as_ref(), SetExpr::Select(s) if mentions_corr(s)) {
+            return;
+        }
+        // Only for a request: the CTEs in scope and the text before.
+        let scope: Vec<Cte> = self.scopes.iter().flatten().cloned().collect();
+        let site = Site { depth: self.scopes.len(), scope: &scope };
         let before = q.to_string();
         let SetExpr::Select(s) = q.body.as_mut() else { return };
         let (mut req, n) = match existing {
             Some(n) => (self.requests[n].clone(), n),
-            None if !mentions_corr(s) => return,
             None => match CorrRequest::recognise(s, q.order_by.as_ref()) {
                 Ok(mut r) => {
                     let n = self.requests.len();
@@ -90,7 +97,7 @@ impl<F: FnMut(&mut CorrRequest, &Site) -> Result<String, String>> Walk<'_, F> {
                     (r, n)
                 }
                 Err(why) => {
-                    self.out.declined.push(format!("{} `{}`: {why}", site.describe(), snippet(&before)));
+                    self.out.declined.push(site.declined(&before, &why));
                     return;
                 }
             },
@@ -106,7 +113,7 @@ impl<F: FnMut(&mut CorrRequest, &Site) -> Result<String, String>> Walk<'_, F> {
                 }
                 self.out.fired.push(Fired { at, why, before, after: q.to_string() });
             }
-            Err(why) => self.out.declined.push(format!("{} `{}`: {why}", site.describe(), snippet(&before))),
+            Err(why) => self.out.declined.push(site.declined(&before, &why)),
         }
     }
 }
@@ -145,40 +152,50 @@ pub fn request_tables(statement: &Statement) -> Vec<sqlparser::ast::ObjectName> 
     found
 }
 
-/// What a rule makes of one query: not its pattern, rewritten (why), or left (why not).
-pub enum Verdict {
+/// What a rule makes of one query: not its pattern, to rewrite (why, and what the rewrite
+/// needs), or left (why not).
+pub enum Verdict<T> {
     Skip,
-    Fired(String),
+    Fire(String, T),
     Declined(String),
 }
 
-/// Offers every query of the statement, innermost first, to `rule`, which may rewrite it in
-/// place; collects the fragments before and after and the refusals.
-pub fn each_query(statement: &mut Statement, rule: impl FnMut(&mut Query) -> Verdict) -> Transformed {
-    struct Queries<F> {
-        rule: F,
+/// Offers every query of the statement, innermost first, to `check`; `apply` rewrites those it
+/// fires on, in place. Collects the fragments before and after and the refusals (a query is
+/// printed only for those).
+pub fn each_query<T>(
+    statement: &mut Statement,
+    check: impl FnMut(&Query) -> Verdict<T>,
+    apply: impl FnMut(&mut Query, T),
+) -> Transformed {
+    struct Queries<C, A> {
+        check: C,
+        apply: A,
         depth: usize,
         out: Transformed,
     }
-    impl<F: FnMut(&mut Query) -> Verdict> VisitorMut for Queries<F> {
+    impl<T, C: FnMut(&Query) -> Verdict<T>, A: FnMut(&mut Query, T)> VisitorMut for Queries<C, A> {
         type Break = ();
         fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
             self.depth += 1;
             ControlFlow::Continue(())
         }
         fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-            let site = Site { depth: self.depth, scope: &[] }.describe();
+            let site = Site { depth: self.depth, scope: &[] };
             self.depth -= 1;
-            let before = q.to_string();
-            match (self.rule)(q) {
+            match (self.check)(q) {
                 Verdict::Skip => {}
-                Verdict::Fired(why) => self.out.fired.push(Fired { at: site, why, before, after: q.to_string() }),
-                Verdict::Declined(why) => self.out.declined.push(format!("{site} `{}`: {why}", snippet(&before))),
+                Verdict::Fire(why, needs) => {
+                    let before = q.to_string();
+                    (self.apply)(q, needs);
+                    self.out.fired.push(Fired { at: site.describe(), why, before, after: q.to_string() })
+                }
+                Verdict::Declined(why) => self.out.declined.push(site.declined(&q.to_string(), &why)),
             }
             ControlFlow::Continue(())
         }
     }
-    let mut walk = Queries { rule, depth: 0, out: Transformed::default() };
+    let mut walk = Queries { check, apply, depth: 0, out: Transformed::default() };
     let _ = statement.visit(&mut walk);
     walk.out
 }

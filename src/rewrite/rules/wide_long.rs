@@ -5,6 +5,7 @@ use sqlparser::ast::{BinaryOperator, Expr, Ident, ObjectName, Query, SelectItem,
 use super::super::ast::{self, col, ident};
 use super::super::walk::{self, Verdict};
 use super::super::{Context, Plan, Rule, Transformed};
+use crate::tables::TableNames;
 
 /// `SELECT "Date", "S1", ..., "Sk" FROM <pnl>_wide` reads k of 25,544 columns of a table few
 /// engines hold well (HeavyDB caps columns per table); the long table answers it with a filter
@@ -58,7 +59,7 @@ impl Rule for WideToLong {
     }
 
     fn rewrite(&self, plan: &mut Plan, ctx: &Context) -> crate::error::Result<Transformed> {
-        let mut t = walk::each_query(&mut plan.statement, |q| {
+        let check = |q: &Query| {
             let (table, cols) = match columns(q) {
                 Ok(Some(found)) => found,
                 Ok(None) => return Verdict::Skip,
@@ -82,9 +83,12 @@ impl Rule for WideToLong {
                 return Verdict::Declined("no strategy column selected".into());
             }
             let why = format!("{n} strategy columns of {table} become a filter on {}", long.pnl);
-            pivot(q, &cols, &long.pnl, &long.strategies);
-            Verdict::Fired(why)
-        });
+            Verdict::Fire(why, (cols, long.clone()))
+        };
+        let apply = |q: &mut Query, (cols, long): (Vec<(String, Ident)>, TableNames)| {
+            pivot(q, &cols, &long.pnl, &long.strategies)
+        };
+        let mut t = walk::each_query(&mut plan.statement, check, apply);
         if t.fired.is_empty() && t.declined.is_empty() {
             t.declined.push("no column list of a wide table (<table>_wide) in the statement".into());
         }

@@ -9,7 +9,7 @@ use crate::engine::{Engine, QueryOutput, TableSource, date32, fetch_sql, numeric
 use crate::error::{Error, Result};
 use crate::load::long;
 use crate::load::{self, LoadOptions, WideTable};
-use crate::tables::{TableNames, pnl_schema, strategies_schema};
+use crate::tables::{TableNames, strategies_schema};
 use crate::templates::quote_ident;
 
 /// What a load did, for the human and the JSON summary.
@@ -36,10 +36,9 @@ pub struct LoadSummary {
 /// The engine tables of a wide table, named after `names`: strategies, then P&L.
 pub fn table_sources(wide: WideTable, names: &TableNames) -> Result<Vec<TableSource>> {
     let strategies = long::strategies_batch(&wide)?;
-    let pnl = long::pnl_batches(wide)?;
     Ok(vec![
         TableSource::from_batches(names.strategies.clone(), strategies_schema(), vec![strategies]),
-        TableSource::from_batches(names.pnl.clone(), pnl_schema(), pnl),
+        TableSource::replayable(names.pnl.clone(), std::sync::Arc::new(long::LongPnl::new(wide))),
     ])
 }
 

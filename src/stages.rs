@@ -1,23 +1,30 @@
-//! The per-strategy stages of a run inside the engine: ULTA, legacy metrics and standardized
-//! values from the `sql/` templates, each passed through the rewriter, pulled back as Arrow.
+//! The per-strategy stages of a run inside the engine: ULTA, then the legacy metrics and the
+//! standardization's moments in one statement (`sql/strategy_stats.sql`), each template passed
+//! through the rewriter and pulled back as Arrow; the standardized values are the values
+//! centred and scaled by those moments.
 //!
 //! They run on long tables already in the engine: the ones `heavytune load` stored (`run
 //! --table`), or session tables made from input files. Every table a stage creates is a
 //! session table of the run's [`Temporaries`], dropped when the run ends. Rows come back
 //! unordered and are placed by (strategy_id, seq) in one pass.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use arrow::buffer::ScalarBuffer;
+use heavytune_kernels::standardize::Moments;
+use rayon::prelude::*;
 use sqlparser::ast::Statement;
 
-use crate::engine::{Engine, QueryOutput, Temporaries, fetch_sql};
+use crate::engine::{Engine, QueryOutput, TableSource, Temporaries, fetch_sql};
 use crate::error::{Error, Result};
 use crate::exec::execute_plan;
-use crate::ingest::{Blame, check_columns, place, read_table};
+use crate::ingest::{Blame, check_columns, read_table};
 use crate::load::WideTable;
+use crate::load::long::{self, LongPnl};
 use crate::rewrite::{Context, optimize};
 use crate::strategy_metrics::StrategyMetrics;
-use crate::tables::TableNames;
+use crate::tables::{TableNames, strategies_schema};
 use crate::templates::{self, Params, quote_ident};
 use crate::ulta::{INVERTED_SUFFIX, Inversion};
 
@@ -173,6 +180,32 @@ async fn ulta(temps: &mut Temporaries<'_>, tables: &TableNames) -> Result<(Table
     Ok((TableNames { pnl, strategies }, inversions))
 }
 
+/// The values of a shared buffer, without a copy once nothing else holds it.
+fn reclaim(values: ScalarBuffer<f64>) -> Vec<f64> {
+    values.into_inner().into_vec::<f64>().unwrap_or_else(|b| b.typed_data::<f64>().to_vec())
+}
+
+/// Standardized values from each strategy's moments (zeros for a flat strategy, or one of
+/// zero norm), or an error naming the first strategy whose moments are missing.
+fn standardized(values: &[f64], d: usize, mean: &[f64], norm: &[f64], flat: &[Option<i64>]) -> Result<Vec<f64>> {
+    let mut z = vec![0.0; values.len()];
+    z.par_chunks_mut(d.max(1)).zip(values.par_chunks(d.max(1))).enumerate().try_for_each(|(i, (zs, xs))| {
+        let (Some(&mean), Some(&norm), Some(Some(flat))) = (mean.get(i), norm.get(i), flat.get(i)) else {
+            return Err(Error::engine("strategy_stats", format!("no moments for strategy {i}")));
+        };
+        if !mean.is_finite() || !norm.is_finite() {
+            return Err(Error::engine(
+                "strategy_stats",
+                format!("strategy {i} has a NULL or non-finite mean ({mean}) or norm ({norm})"),
+            ));
+        }
+        let m = Moments { mean, norm, flat: *flat != 0 || norm == 0.0 };
+        zs.iter_mut().zip(xs).for_each(|(z, &x)| *z = m.z(x));
+        Ok(())
+    })?;
+    Ok(z)
+}
+
 /// Runs the stages in `temps`' engine. With files, the values the search sees are the files'
 /// own (the engine's after ULTA inverted something); with stored tables they are pulled once,
 /// after ULTA.
@@ -183,12 +216,19 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
             let (tables, missing) = prepare_stored(temps, &tables, limit).await?;
             (tables, None, missing)
         }
-        StageInput::Wide(table) => {
+        StageInput::Wide(mut table) => {
+            // The engine reads the values where they are: the session's long table is made
+            // batch by batch over the same buffer, handed back after the last query reads it.
             let names = TableNames::for_table(&format!("{RUN_TABLE}_input"));
-            for source in crate::ingest::table_sources(table.clone(), &names)? {
-                temps.create(source).await?;
-            }
-            (names, Some(table), 0)
+            let values = ScalarBuffer::from(std::mem::take(&mut table.values));
+            let strategies = long::strategies_batch(&table)?;
+            temps
+                .create(TableSource::from_batches(names.strategies.clone(), strategies_schema(), vec![strategies]))
+                .await?;
+            let pnl = LongPnl::shared(values.clone(), &table, long::REPLAY_BATCH_ROWS);
+            temps.create(TableSource::replayable(names.pnl.clone(), Arc::new(pnl))).await?;
+            let input = names.pnl.clone();
+            (names, Some((table, values, input)), 0)
         }
     };
     let mut read_seconds = clock.elapsed().as_secs_f64();
@@ -205,26 +245,33 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
 
     let clock = Instant::now();
     let engine = temps.engine();
-    let table = match local {
-        Some(t) if inversions.is_empty() => t,
-        Some(t) => {
+    let (mut table, shared) = match local {
+        Some((t, values, input)) if inversions.is_empty() => (t, Some((values, input))),
+        Some((t, ..)) => {
             let read = read_table(engine, &tables, Blame::Engine).await?;
-            WideTable { dates: t.dates, zones: t.zones, warnings: t.warnings, missing_cells: t.missing_cells, ..read }
+            let t = WideTable {
+                dates: t.dates,
+                zones: t.zones,
+                warnings: t.warnings,
+                missing_cells: t.missing_cells,
+                ..read
+            };
+            (t, None)
         }
         None => {
             let mut read = read_table(engine, &tables, Blame::Table).await?;
             read.missing_cells += missing;
-            read
+            (read, None)
         }
     };
     read_seconds += clock.elapsed().as_secs_f64();
     let (n, d) = (table.n_strategies(), table.n_days());
 
     let clock = Instant::now();
-    let m = run(engine, "strategy_metrics", &tables).await?;
+    let m = run(engine, "strategy_stats", &tables).await?;
     let ids = m.i64s("strategy_id")?;
     if ids.len() != n || ids.iter().enumerate().any(|(i, id)| *id != Some(i as i64)) {
-        return Err(Error::engine("strategy_metrics", format!("{} rows for strategies 0..{n} in order", ids.len())));
+        return Err(Error::engine("strategy_stats", format!("{} rows for strategies 0..{n} in order", ids.len())));
     }
     let col = |c: &str| -> Result<Vec<f64>> { Ok(m.f64s(c)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()) };
     let (roi, mdd, win, pf, exp) =
@@ -238,16 +285,18 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
             expectancy: exp[i],
         })
         .collect();
+    let (mean, norm, flat) = (col("mean")?, col("norm")?, m.i64s("flat")?);
     let metrics_seconds = clock.elapsed().as_secs_f64();
-
-    let clock = Instant::now();
-    let (z, _, bad) = place(&run(engine, "standardize", &tables).await?, n, "z", "standardize", Blame::Engine)?;
-    if bad > 0 || z.len() != n * d {
-        return Err(Error::engine(
-            "standardize",
-            format!("{bad} NULL or non-finite values of {} for {n} x {d}", z.len()),
-        ));
+    if let Some((values, input)) = shared {
+        // No query reads the input any more: its buffer comes back without a copy.
+        engine.drop_temporary(&input).await?;
+        table.values = reclaim(values);
     }
+
+    // The standardized values: each value centred on its strategy's mean and scaled by its
+    // norm, as standardize.sql computes them from the same moments.
+    let clock = Instant::now();
+    let z = standardized(&table.values, d, &mean, &norm, &flat)?;
     let standardize_seconds = clock.elapsed().as_secs_f64();
     Ok(EngineStats { table, inversions, metrics, z, read_seconds, ulta_seconds, metrics_seconds, standardize_seconds })
 }

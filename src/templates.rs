@@ -29,11 +29,12 @@ macro_rules! template {
     };
 }
 
-/// Every template, in the order a run uses them.
+/// Every template: those a run uses first, in its order.
 pub const TEMPLATES: &[Template] = &[
     template!("ulta_strategies"),
     template!("ulta_pnl"),
     template!("ulta_report"),
+    template!("strategy_stats"),
     template!("ulta_update"),
     template!("strategy_metrics"),
     template!("standardize"),

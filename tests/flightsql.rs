@@ -392,12 +392,10 @@ fn an_ingest_that_fails_half_way_leaves_no_table_behind() {
     let remote = rt.run(connect(&server.url(), &options(true))).unwrap();
     let before = sb.db_files();
     // Two tables, the second breaks: neither is published, the old `strategies` stays.
-    let good = TableSource { name: "fresh".into(), rows: broken_rows(0) };
-    let good = TableSource { name: good.name, rows: Rows::from_batches(good.rows.schema, vec![]) };
-    let e = rt
-        .run(remote.ingest(vec![good, TableSource { name: "strategies".into(), rows: broken_rows(3) }]))
-        .unwrap_err()
-        .to_string();
+    let good = TableSource::streamed("fresh", broken_rows(0));
+    let good = TableSource::from_batches(good.name, good.rows.schema, vec![]);
+    let e =
+        rt.run(remote.ingest(vec![good, TableSource::streamed("strategies", broken_rows(3))])).unwrap_err().to_string();
     assert!(e.contains("ended half way"), "{e}");
     assert_eq!(rt.run(remote.schema("fresh")).unwrap(), None);
     let names = rt.run(async { remote.query(Query::Native("SELECT name FROM strategies")).await?.count().await });
@@ -405,14 +403,11 @@ fn an_ingest_that_fails_half_way_leaves_no_table_behind() {
     // The server dropped the staged folders before it answered.
     assert_eq!(sb.db_files(), before);
     // A whole ingest works and is seen by the next session.
-    let whole = TableSource { name: "fresh".into(), rows: broken_rows(2) };
-    let whole = TableSource {
-        name: whole.name,
-        rows: {
-            let b = rt.run(async { Ok(futures::StreamExt::collect::<Vec<_>>(whole.rows.stream).await) }).unwrap();
-            Rows::from_batches(whole.rows.schema, b.into_iter().filter_map(Result::ok).collect())
-        },
-    };
+    let whole = TableSource::streamed("fresh", broken_rows(2));
+    let whole = TableSource::streamed(whole.name, {
+        let b = rt.run(async { Ok(futures::StreamExt::collect::<Vec<_>>(whole.rows.stream).await) }).unwrap();
+        Rows::from_batches(whole.rows.schema, b.into_iter().filter_map(Result::ok).collect())
+    });
     rt.run(remote.ingest(vec![whole])).unwrap();
     let other = rt.run(connect(&server.url(), &options(true))).unwrap();
     assert_eq!(rt.run(async { other.query(Query::Native("SELECT * FROM fresh")).await?.count().await }).unwrap(), 2000);

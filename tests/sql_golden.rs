@@ -53,6 +53,10 @@ const DOCS: &[(&str, &str)] = &[
     ("ulta_report", "DML > SELECT (WITH, JOIN, ORDER BY); Functions and Operators > Type Casts (CAST AS DOUBLE)"),
     ("ulta_update", "DML > UPDATE: UPDATE table SET column = expression [WHERE ...]"),
     (
+        "strategy_stats",
+        "DML > Window Functions: SUM/MAX OVER (PARTITION BY ... ORDER BY ... ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), AVG OVER (PARTITION BY ...); Functions and Operators > Mathematical Functions (SQRT)",
+    ),
+    (
         "strategy_metrics",
         "DML > Window Functions: SUM/MAX OVER (PARTITION BY ... ORDER BY ... ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)",
     ),

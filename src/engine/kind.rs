@@ -57,6 +57,8 @@ impl EngineKind {
                 wide_tables: true,
                 // Partitions of session tables are scanned side by side.
                 scans_in_insertion_order: false,
+                // heavytune registers ht_series in its sessions (also behind `heavytune serve`).
+                ordered_series: true,
             },
             EngineKind::Postgres => Capabilities {
                 update: true,
@@ -67,6 +69,7 @@ impl EngineKind {
                 explain_analyze: true,
                 wide_tables: false,
                 scans_in_insertion_order: true,
+                ordered_series: false,
             },
             EngineKind::Heavydb => Capabilities {
                 update: true,
@@ -79,6 +82,7 @@ impl EngineKind {
                 // HeavyDB caps the columns of a table far below 25,544 strategies.
                 wide_tables: false,
                 scans_in_insertion_order: true,
+                ordered_series: false,
             },
         }
     }
@@ -127,6 +131,10 @@ pub struct Capabilities {
     /// or fragment store), so sums over a later scan add rows in that order.
     #[serde(default)]
     pub scans_in_insertion_order: bool,
+    /// Has heavytune's aggregate `ht_series(value, seq)` (the embedded engine's functions):
+    /// a series' figures in day order in one pass, where running windows are the portable form.
+    #[serde(default)]
+    pub ordered_series: bool,
 }
 
 #[cfg(test)]

@@ -153,16 +153,50 @@ pub(crate) fn numeric(col: &Arc<dyn Array>, name: &str, to: &DataType) -> Result
     if t == to { Ok(Arc::clone(col)) } else { Ok(arrow::compute::cast(col, to)?) }
 }
 
-/// A table to write: its name and its rows, streamed.
+/// Rows that can be made again, batch by batch, whenever a scan asks: a table generated over
+/// buffers already in memory (the long table of a wide one). An engine in this process may
+/// keep the recipe instead of the rows; any other engine is sent the rows.
+pub trait Replay: Send + Sync + std::fmt::Debug {
+    fn schema(&self) -> SchemaRef;
+    /// How many batches there are.
+    fn batches(&self) -> usize;
+    /// Batch `i` (`i < batches()`), made now.
+    fn batch(&self, i: usize) -> Result<RecordBatch>;
+    /// Columns the rows are sorted by, in order, when they are (ascending, no NULLs): an
+    /// engine may then group or window without sorting.
+    fn sorted_by(&self) -> &[&str] {
+        &[]
+    }
+}
+
+/// A table to write: its name and its rows, streamed; `replay` when the rows can be made
+/// again on demand (then `rows` streams the same batches).
 #[derive(Debug)]
 pub struct TableSource {
     pub name: String,
     pub rows: Rows,
+    pub replay: Option<Arc<dyn Replay>>,
 }
 
 impl TableSource {
     pub fn from_batches(name: impl Into<String>, schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
-        TableSource { name: name.into(), rows: Rows::from_batches(schema, batches) }
+        TableSource { name: name.into(), rows: Rows::from_batches(schema, batches), replay: None }
+    }
+
+    /// A table of rows streamed as they come.
+    pub fn streamed(name: impl Into<String>, rows: Rows) -> Self {
+        TableSource { name: name.into(), rows, replay: None }
+    }
+
+    /// A table made by `replay`: its rows stream batch by batch, each made when it is read.
+    pub fn replayable(name: impl Into<String>, replay: Arc<dyn Replay>) -> Self {
+        let r = Arc::clone(&replay);
+        let stream = futures::stream::iter((0..replay.batches()).map(move |i| r.batch(i)));
+        TableSource {
+            name: name.into(),
+            rows: Rows { schema: replay.schema(), stream: Box::pin(stream) },
+            replay: Some(replay),
+        }
     }
 }
 

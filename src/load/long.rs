@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Array, DictionaryArray, Float64Array, Int32Array, StringArray, new_null_array};
-use arrow::datatypes::Int32Type;
+use arrow::buffer::ScalarBuffer;
+use arrow::datatypes::{Int32Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::WideTable;
+use crate::engine::Replay;
 use crate::error::Result;
 use crate::tables::{pnl_schema, strategies_schema, zone_type};
 
@@ -24,40 +26,101 @@ pub fn strategies_batch(table: &WideTable) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(strategies_schema(), vec![Arc::new(ids), Arc::new(names), Arc::new(labels)])?)
 }
 
-/// `pnl`: one row per strategy and day, consuming the table's values without copying them.
-/// Each batch holds whole strategies, so an engine that keeps a batch in one partition sums
-/// every strategy's days in order.
-pub fn pnl_batches(table: WideTable) -> Result<Vec<RecordBatch>> {
-    let (n_s, n_d) = (table.n_strategies(), table.n_days());
-    let rows = n_s * n_d;
-    let ids = Int32Array::from_iter_values((0..n_s as i32).flat_map(|s| std::iter::repeat_n(s, n_d)));
-    let seq = Int32Array::from_iter_values((0..n_s).flat_map(|_| 0..n_d as i32));
-    let dates = Date32Array::from_iter_values((0..n_s).flat_map(|_| table.dates.iter().copied()));
-    let zone_type = zone_type();
-    let zones: ArrayRef = match &table.zones {
-        None => new_null_array(&zone_type, rows),
-        Some(zones) => {
+/// `pnl` as batches made on demand: one row per strategy and day over the table's values,
+/// which move into Arrow without a copy; each batch holds whole strategies (at most
+/// [`PNL_BATCH_ROWS`] rows), so an engine that keeps a batch in one partition sums every
+/// strategy's days in order. Only the P&L is held: ids, days, dates and zones are made per
+/// batch, so an engine in this process can read the long table again and again without
+/// holding it.
+#[derive(Debug)]
+pub struct LongPnl {
+    values: ScalarBuffer<f64>,
+    n_s: usize,
+    dates: Vec<i32>,
+    /// Each day's key into `zone_names`, when the inputs have zones.
+    zones: Option<(Vec<i32>, ArrayRef)>,
+    /// Strategies per batch.
+    per_batch: usize,
+}
+
+/// Rows per batch of a long table an engine replays: about DataFusion's batch size times a
+/// few, so that few rows are made at a time.
+pub const REPLAY_BATCH_ROWS: usize = 32 * 1024;
+
+impl LongPnl {
+    /// The long table of `table`, whose values move into it without a copy.
+    pub fn new(mut table: WideTable) -> LongPnl {
+        let values = ScalarBuffer::from(std::mem::take(&mut table.values));
+        LongPnl::shared(values, &table, PNL_BATCH_ROWS)
+    }
+
+    /// The long table of `table`'s days and zones over `values` (its values, strategy-major,
+    /// shared, not copied), in batches of at most `max_rows` rows (whole strategies).
+    pub fn shared(values: ScalarBuffer<f64>, table: &WideTable, max_rows: usize) -> LongPnl {
+        let n_d = table.n_days();
+        let zones = table.zones.as_ref().map(|zones| {
             let mut distinct: HashMap<&str, i32> = HashMap::new();
-            let mut values: Vec<&str> = Vec::new();
-            let day_keys: Vec<i32> = zones
+            let mut names: Vec<&str> = Vec::new();
+            let keys = zones
                 .iter()
                 .map(|z| {
                     *distinct.entry(z.as_str()).or_insert_with(|| {
-                        values.push(z);
-                        values.len() as i32 - 1
+                        names.push(z);
+                        names.len() as i32 - 1
                     })
                 })
                 .collect();
-            let keys = Int32Array::from_iter_values((0..n_s).flat_map(|_| day_keys.iter().copied()));
-            Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(StringArray::from(values)))?)
+            (keys, Arc::new(StringArray::from(names)) as ArrayRef)
+        });
+        LongPnl {
+            n_s: table.n_strategies(),
+            per_batch: (max_rows / n_d.max(1)).max(1),
+            values,
+            dates: table.dates.clone(),
+            zones,
         }
-    };
-    let pnl = Float64Array::from(table.values);
-    let batch =
-        RecordBatch::try_new(pnl_schema(), vec![Arc::new(ids), Arc::new(seq), Arc::new(dates), zones, Arc::new(pnl)])?;
-    // Slices share the buffers: splitting costs nothing.
-    let per_batch = (PNL_BATCH_ROWS / n_d.max(1)).max(1) * n_d.max(1);
-    Ok((0..rows).step_by(per_batch).map(|o| batch.slice(o, per_batch.min(rows - o))).collect())
+    }
+}
+
+impl Replay for LongPnl {
+    fn schema(&self) -> SchemaRef {
+        pnl_schema()
+    }
+
+    fn batches(&self) -> usize {
+        self.n_s.div_ceil(self.per_batch)
+    }
+
+    fn sorted_by(&self) -> &[&str] {
+        &["strategy_id", "seq"]
+    }
+
+    fn batch(&self, i: usize) -> Result<RecordBatch> {
+        let n_d = self.dates.len();
+        let (s0, s1) = (i * self.per_batch, ((i + 1) * self.per_batch).min(self.n_s));
+        let rows = (s1 - s0) * n_d;
+        let ids = Int32Array::from_iter_values((s0 as i32..s1 as i32).flat_map(|s| std::iter::repeat_n(s, n_d)));
+        let seq = Int32Array::from_iter_values((s0..s1).flat_map(|_| 0..n_d as i32));
+        let dates = Date32Array::from_iter_values((s0..s1).flat_map(|_| self.dates.iter().copied()));
+        let zones: ArrayRef = match &self.zones {
+            None => new_null_array(&zone_type(), rows),
+            Some((keys, names)) => {
+                let keys = Int32Array::from_iter_values((s0..s1).flat_map(|_| keys.iter().copied()));
+                Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::clone(names))?)
+            }
+        };
+        let pnl = Float64Array::new(self.values.slice(s0 * n_d, rows), None);
+        Ok(RecordBatch::try_new(
+            pnl_schema(),
+            vec![Arc::new(ids), Arc::new(seq), Arc::new(dates), zones, Arc::new(pnl)],
+        )?)
+    }
+}
+
+/// `pnl` as batches in memory (see [`LongPnl`]).
+pub fn pnl_batches(table: WideTable) -> Result<Vec<RecordBatch>> {
+    let long = LongPnl::new(table);
+    (0..long.batches()).map(|i| long.batch(i)).collect()
 }
 
 #[cfg(test)]

@@ -17,7 +17,10 @@ use sqlparser::ast::{Ident, SelectItem, SetExpr, Statement};
 
 pub use corr::{CorrOutput, CorrRequest};
 pub use facts::{Column, Context, Panel};
-pub use rules::{CandidatePushdown, CorrByMoments, CorrelationToKernel, SymmetricSelfJoin, UpdateToCtas, WideToLong};
+pub use rules::{
+    CandidatePushdown, CorrByMoments, CorrelationToKernel, SeriesToAggregate, SymmetricSelfJoin, UpdateToCtas,
+    WideToLong,
+};
 
 use crate::error::{Error, Result};
 
@@ -131,6 +134,7 @@ pub fn rules() -> Vec<Box<dyn Rule>> {
         Box::new(CandidatePushdown),
         Box::new(CorrByMoments),
         Box::new(SymmetricSelfJoin),
+        Box::new(SeriesToAggregate),
     ]
 }
 

@@ -510,8 +510,7 @@ impl FlightSqlService for Service {
         let batches = batches.inspect_ok(move |b| {
             counter.fetch_add(b.num_rows() as i64, std::sync::atomic::Ordering::Relaxed);
         });
-        let source =
-            TableSource { name: name.clone(), rows: Rows { schema: Arc::new(schema), stream: Box::pin(batches) } };
+        let source = TableSource::streamed(name.clone(), Rows { schema: Arc::new(schema), stream: Box::pin(batches) });
         if command.temporary {
             session.engine.create_temporary(source).await.map_err(status)?;
             return Ok(counted.load(std::sync::atomic::Ordering::Relaxed));

@@ -89,7 +89,11 @@ fn session(threads: Option<usize>) -> (SessionContext, usize) {
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(super::yielding_joins::YieldingJoins))
         .build();
-    (SessionContext::new_with_state(state), threads)
+    let ctx = SessionContext::new_with_state(state);
+    for f in super::functions::all() {
+        ctx.register_udaf(f);
+    }
+    (ctx, threads)
 }
 
 impl Embedded {
@@ -680,6 +684,12 @@ impl Engine for Embedded {
     }
 
     async fn create_temporary(&self, table: TableSource) -> Result<()> {
+        if let Some(replay) = &table.replay {
+            // Kept as its recipe: every scan makes the batches again, so the session holds
+            // nothing but the buffers the recipe shares.
+            let provider = super::replayed::table(Arc::clone(replay))?;
+            return self.register_session(&table.name, provider);
+        }
         let schema = Arc::clone(&table.rows.schema);
         let batches = table.rows.collect().await?.batches;
         let mem = self.memory_table(schema, batches)?;
@@ -902,7 +912,9 @@ mod tests {
             let e = Embedded::open(dir.path(), Some(3)).await?;
             let params = Params { tables: Some(names), inverted: Some(vec![1, 4]), ..Params::default() };
             let mut checked = Vec::new();
-            for name in ["ulta_strategies", "ulta_pnl", "ulta_report", "strategy_metrics", "standardize"] {
+            for name in
+                ["ulta_strategies", "ulta_pnl", "ulta_report", "strategy_stats", "strategy_metrics", "standardize"]
+            {
                 let stmt = bind(find(name)?, &params)?;
                 let query = match &stmt {
                     Statement::CreateTable(ct) => {
@@ -925,7 +937,7 @@ mod tests {
                 assert!(bad.is_empty(), "{name}: rows repartitioned on their way to {bad:?}");
                 checked.push(name);
             }
-            assert_eq!(checked.len(), 5);
+            assert_eq!(checked.len(), 6);
             Ok(())
         })
         .unwrap();

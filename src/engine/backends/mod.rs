@@ -3,7 +3,9 @@
 
 mod embedded;
 mod flightsql;
+pub mod functions;
 pub mod odbc;
+mod replayed;
 mod yielding_joins;
 
 pub use embedded::{Embedded, Staged};

@@ -3,6 +3,7 @@
 mod kernel;
 mod moments;
 mod pushdown;
+mod series;
 mod symmetric;
 mod update_ctas;
 mod wide_long;
@@ -10,6 +11,7 @@ mod wide_long;
 pub use kernel::CorrelationToKernel;
 pub use moments::CorrByMoments;
 pub use pushdown::CandidatePushdown;
+pub use series::SeriesToAggregate;
 pub use symmetric::SymmetricSelfJoin;
 pub use update_ctas::UpdateToCtas;
 pub use wide_long::WideToLong;

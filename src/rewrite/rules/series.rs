@@ -1,0 +1,769 @@
+//! series_to_aggregate: running windows over each strategy's days, read by one GROUP BY, as
+//! one ordered aggregate.
+//!
+//! The portable way to write a drawdown is a chain of CTEs with window functions: the running
+//! sum of P&L in day order (`SUM(v) OVER (PARTITION BY k ORDER BY o ROWS BETWEEN UNBOUNDED
+//! PRECEDING AND CURRENT ROW)`), its running peak (`MAX(...) OVER` the same window) and the
+//! fall from it, then `MAX(fall)` per strategy; a mean beside every row (`AVG(v) OVER
+//! (PARTITION BY k)`) gives the centred values. Each window sorts the long table. Where the
+//! engine has heavytune's `ht_series(v, o)` aggregate, the GROUP BY reads the base table
+//! directly and takes these figures from it: `MAX(fall)` becomes the series' `max_drawdown`,
+//! `MIN(mean)` / `MAX(mean)` its `mean` and `SQRT(SUM((v - mean) * (v - mean)))` its `norm`,
+//! all summed in day order. The plain aggregates of the same column come from the same pass:
+//! `SUM(v)`, `MIN(v)`, `MAX(v)` and the counts and sums of winning and losing days written as
+//! `SUM(CASE WHEN v > 0 THEN 1 ELSE 0 END)` or `... THEN v ELSE 0 END` (and `< 0`). The other
+//! aggregates stay as written, and the window CTEs go when nothing else reads them.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Query, Select,
+    SelectItem, SetExpr, TableFactor, TableWithJoins, Visit, VisitMut, Visitor, VisitorMut, WindowFrameBound,
+    WindowFrameUnits, WindowType,
+};
+
+use super::super::ast::{self, ident};
+use super::super::walk::{self, Verdict};
+use super::super::{Context, Plan, Rule, Transformed};
+use crate::engine::backends::functions::OrderedSeries;
+
+/// Chains longer than this are left alone.
+const MAX_LEVELS: usize = 8;
+
+#[derive(Debug)]
+pub struct SeriesToAggregate;
+
+/// What a column of the window chain holds, in the base relation's columns.
+#[derive(Debug, Clone, PartialEq)]
+enum Col {
+    Base(Ident),
+    /// The running sum of v per k in o order.
+    Running {
+        v: String,
+        k: String,
+        o: String,
+    },
+    /// The running maximum of that running sum.
+    Peak {
+        v: String,
+        k: String,
+        o: String,
+    },
+    /// Peak minus running sum.
+    Fall {
+        v: String,
+        k: String,
+        o: String,
+    },
+    /// The mean of v per k.
+    Mean {
+        v: String,
+        k: String,
+    },
+    /// Anything else (the expression, for messages).
+    Other(String),
+}
+
+impl Col {
+    fn what(&self) -> String {
+        match self {
+            Col::Base(i) => format!("the column {i}"),
+            Col::Running { v, .. } => format!("the running sum of {v}"),
+            Col::Peak { v, .. } => format!("the running peak of the sum of {v}"),
+            Col::Fall { v, .. } => format!("the fall of the sum of {v} from its peak"),
+            Col::Mean { v, .. } => format!("the mean of {v}"),
+            Col::Other(e) => format!("`{e}`"),
+        }
+    }
+}
+
+/// One CTE of the chain: its SELECT and name.
+struct Level<'a> {
+    name: String,
+    select: &'a Select,
+}
+
+/// The window chain an aggregate reads, outermost first.
+struct Chain<'a> {
+    levels: Vec<Level<'a>>,
+}
+
+impl Chain<'_> {
+    /// Output column `name` of level `at` (`at == len`: the base relation's column).
+    fn column(&self, at: usize, name: &Ident) -> Col {
+        let Some(level) = self.levels.get(at) else { return Col::Base(name.clone()) };
+        let mut wildcard = false;
+        for item in &level.select.projection {
+            match item {
+                SelectItem::ExprWithAlias { expr, alias } if alias.value == name.value => {
+                    return self.classify(expr, at + 1);
+                }
+                SelectItem::UnnamedExpr(e) if super::super::corr::output_name(e).value == name.value => {
+                    return self.classify(e, at + 1);
+                }
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => wildcard = true,
+                _ => {}
+            }
+        }
+        if wildcard { self.column(at + 1, name) } else { Col::Other(format!("{}.{name} (no such column)", level.name)) }
+    }
+
+    /// What `e`, read from level `from`, holds.
+    fn classify(&self, e: &Expr, from: usize) -> Col {
+        match e {
+            Expr::Nested(inner) => self.classify(inner, from),
+            Expr::Identifier(i) => self.column(from, i),
+            Expr::CompoundIdentifier(parts) => match parts.last() {
+                Some(i) => self.column(from, i),
+                None => Col::Other(e.to_string()),
+            },
+            Expr::BinaryOp { left, op: BinaryOperator::Minus, right } => {
+                match (self.classify(left, from), self.classify(right, from)) {
+                    (Col::Peak { v, k, o }, Col::Running { v: v2, k: k2, o: o2 })
+                        if (&v, &k, &o) == (&v2, &k2, &o2) =>
+                    {
+                        Col::Fall { v, k, o }
+                    }
+                    _ => Col::Other(e.to_string()),
+                }
+            }
+            Expr::Function(_) => self.window(e, from).unwrap_or_else(|| Col::Other(e.to_string())),
+            _ => Col::Other(e.to_string()),
+        }
+    }
+
+    /// A recognised window function of `e`.
+    fn window(&self, e: &Expr, from: usize) -> Option<Col> {
+        let Expr::Function(f) = e else { return None };
+        let Some(WindowType::WindowSpec(w)) = &f.over else { return None };
+        let arg = plain_arg(e)?;
+        if w.window_name.is_some() {
+            return None;
+        }
+        let base = |e: &Expr| match self.classify(e, from) {
+            Col::Base(i) => Some(i.value),
+            _ => None,
+        };
+        let [p] = w.partition_by.as_slice() else { return None };
+        let k = base(p)?;
+        let running_frame = w.window_frame.as_ref().is_some_and(|fr| {
+            fr.units == WindowFrameUnits::Rows
+                && fr.start_bound == WindowFrameBound::Preceding(None)
+                && fr.end_bound == Some(WindowFrameBound::CurrentRow)
+        });
+        let order = match w.order_by.as_slice() {
+            [o] if o.options.asc != Some(false) && o.options.nulls_first.is_none() && o.with_fill.is_none() => {
+                base(&o.expr)
+            }
+            _ => None,
+        };
+        match (function_name(e)?.as_str(), order, running_frame) {
+            ("SUM", Some(o), true) => Some(Col::Running { v: base(arg)?, k, o }),
+            ("MAX", Some(o), true) => match self.classify(arg, from) {
+                Col::Running { v, k: k2, o: o2 } if k2 == k && o2 == o => Some(Col::Peak { v, k, o }),
+                _ => None,
+            },
+            ("AVG", None, false) if w.order_by.is_empty() && w.window_frame.is_none() => {
+                Some(Col::Mean { v: base(arg)?, k })
+            }
+            _ => None,
+        }
+    }
+
+    /// Every classified window column of the chain.
+    fn windows(&self) -> Vec<Col> {
+        let mut out = Vec::new();
+        for (at, level) in self.levels.iter().enumerate() {
+            for item in &level.select.projection {
+                let e = match item {
+                    SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => expr,
+                    _ => continue,
+                };
+                let c = self.classify(e, at + 1);
+                if !matches!(c, Col::Base(_) | Col::Other(_)) {
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+
+    /// The day order of v per k: the ORDER BY of the chain's running windows over it.
+    fn order_of(&self, v: &str, k: &str) -> Result<String, String> {
+        let orders: BTreeSet<String> = self
+            .windows()
+            .into_iter()
+            .filter_map(|c| match c {
+                Col::Running { v: v2, k: k2, o } | Col::Peak { v: v2, k: k2, o } | Col::Fall { v: v2, k: k2, o }
+                    if v2 == v && k2 == k =>
+                {
+                    Some(o)
+                }
+                _ => None,
+            })
+            .collect();
+        match orders.len() {
+            1 => Ok(orders.into_iter().next().unwrap_or_default()),
+            0 => Err(format!("no running window orders the days of {v} per {k}, so the mean has no day order")),
+            _ => Err(format!("the running windows over {v} order the days differently ({orders:?})")),
+        }
+    }
+}
+
+/// The upper-cased name of a function call.
+fn function_name(e: &Expr) -> Option<String> {
+    let Expr::Function(f) = e else { return None };
+    Some(f.name.to_string().to_uppercase())
+}
+
+/// The one plain argument of a call (no DISTINCT, FILTER or other clause).
+fn plain_arg(e: &Expr) -> Option<&Expr> {
+    let Expr::Function(f) = e else { return None };
+    if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else { return None };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return None;
+    }
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(a))] => Some(a),
+        _ => None,
+    }
+}
+
+fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Nested(inner) => strip(inner),
+        other => other,
+    }
+}
+
+/// Whether a SELECT computes a window function.
+fn has_window(s: &Select) -> bool {
+    struct Find(bool);
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if matches!(e, Expr::Function(f) if f.over.is_some()) {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut f = Find(false);
+    let _ = s.visit(&mut f);
+    f.0
+}
+
+/// The single relation a SELECT reads, by its one-part name.
+fn single_table(s: &Select) -> Option<(&TableWithJoins, String)> {
+    let [twj] = s.from.as_slice() else { return None };
+    if !twj.joins.is_empty() {
+        return None;
+    }
+    let TableFactor::Table { name, args: None, .. } = &twj.relation else { return None };
+    let [part] = name.0.as_slice() else { return None };
+    Some((twj, part.as_ident()?.value.clone()))
+}
+
+/// Why a SELECT of the chain is not a plain projection of windows, if it is not.
+fn not_plain(s: &Select, q: &Query) -> Option<&'static str> {
+    if s.distinct.is_some() || s.having.is_some() || s.qualify.is_some() || !s.named_window.is_empty() {
+        return Some("DISTINCT, HAVING, QUALIFY or a named window");
+    }
+    if !matches!(&s.group_by, GroupByExpr::Expressions(g, _) if g.is_empty()) {
+        return Some("a GROUP BY");
+    }
+    if q.with.is_some() || q.order_by.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
+        return Some("its own WITH, ORDER BY or LIMIT");
+    }
+    None
+}
+
+/// The SELECT of a query body, when it is one.
+fn body_select(q: &Query) -> Option<&Select> {
+    match q.body.as_ref() {
+        SetExpr::Select(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Where the aggregate that reads a chain stands in its query.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Body,
+    Cte(usize),
+}
+
+/// What the rule does to one query.
+struct Change {
+    target: Target,
+    select: Select,
+    /// The chain's CTEs, to drop when nothing reads them any more.
+    chain: Vec<String>,
+}
+
+/// The chain of window CTEs `s` reads, defined before position `before` of the query's WITH.
+fn chain_of<'a>(q: &'a Query, before: usize, s: &Select) -> Result<Option<Chain<'a>>, String> {
+    let Some(with) = &q.with else { return Ok(None) };
+    let ctes = &with.cte_tables[..before];
+    let find = |name: &str| ctes.iter().rposition(|c| c.alias.name.value == name);
+    let Some((_, mut name)) = single_table(s) else { return Ok(None) };
+    let mut levels: Vec<Level<'a>> = Vec::new();
+    let mut limit = ctes.len();
+    while let Some(i) = find(&name).filter(|&i| i < limit) {
+        let cte = &ctes[i];
+        let Some(sel) = body_select(&cte.query) else { break };
+        if !has_window(sel) {
+            break;
+        }
+        if levels.len() == MAX_LEVELS {
+            return Err(format!("the chain of window CTEs is longer than {MAX_LEVELS}"));
+        }
+        if let Some(why) = not_plain(sel, &cte.query) {
+            return Err(format!("CTE {name} has {why}"));
+        }
+        let Some((_, below)) = single_table(sel) else {
+            return Err(format!("CTE {name} reads a join or a derived table, not one table"));
+        };
+        levels.push(Level { name: name.clone(), select: sel });
+        name = below;
+        limit = i;
+    }
+    if levels.is_empty() {
+        return Ok(None);
+    }
+    for l in &levels[..levels.len() - 1] {
+        if l.select.selection.is_some() {
+            return Err(format!(
+                "CTE {} filters rows after the windows are computed, where the aggregate would filter before",
+                l.name
+            ));
+        }
+    }
+    Ok(Some(Chain { levels }))
+}
+
+/// Replaces the figures in an aggregate's expressions and unqualifies its columns.
+struct Figures<'c, 'a> {
+    chain: &'c Chain<'a>,
+    key: String,
+    error: Option<String>,
+    found: Vec<(String, Expr)>,
+}
+
+const PLACEHOLDER: &str = "ht figure ";
+
+impl Figures<'_, '_> {
+    fn series(&self, v: &str, o: &str, field: &str) -> Expr {
+        let call = ast::call(OrderedSeries::NAME, vec![Expr::Identifier(ident(v)), Expr::Identifier(ident(o))], None);
+        ast::call("get_field", vec![call, ast::string(field)], None)
+    }
+
+    /// The figure `e` computes over the chain, if it is one.
+    fn figure(&self, e: &Expr) -> Result<Option<Expr>, String> {
+        let Expr::Function(f) = e else { return Ok(None) };
+        if f.over.is_some() {
+            return Err(format!("{e} is a window function over the aggregate"));
+        }
+        let (Some(name), Some(arg)) = (function_name(e), plain_arg(e)) else { return Ok(None) };
+        let c = self.chain.classify(arg, 0);
+        Ok(match (name.as_str(), c) {
+            ("MAX", Col::Fall { v, k, o }) if k == self.key => Some(self.series(&v, &o, "max_drawdown")),
+            ("MIN" | "MAX", Col::Mean { v, k }) if k == self.key => {
+                Some(self.series(&v, &self.chain.order_of(&v, &k)?, "mean"))
+            }
+            ("SQRT", _) => self.squares(arg)?.map(|(v, o)| self.series(&v, &o, "norm")),
+            // The plain aggregates of the ordered column come from the same pass.
+            (op @ ("SUM" | "MIN" | "MAX"), Col::Base(v)) => self.plain(&v.value, &op.to_lowercase()),
+            ("SUM", Col::Other(_)) => self.counted(arg).and_then(|(v, field)| self.plain(&v, field)),
+            _ => None,
+        })
+    }
+
+    /// Figure `field` of column `v`, when the chain orders its days (else the aggregate stays).
+    fn plain(&self, v: &str, field: &str) -> Option<Expr> {
+        self.chain.order_of(v, &self.key).ok().map(|o| self.series(v, &o, field))
+    }
+
+    /// `CASE WHEN v > 0 THEN 1 ELSE 0 END` (wins), `< 0` (losses), `THEN v` (gains, pains):
+    /// the column and the figure.
+    fn counted(&self, e: &Expr) -> Option<(String, &'static str)> {
+        let Expr::Case { operand: None, conditions, else_result: Some(otherwise), .. } = strip(e) else { return None };
+        let [when] = conditions.as_slice() else { return None };
+        let Expr::BinaryOp { left, op, right } = strip(&when.condition) else { return None };
+        let Col::Base(v) = self.chain.classify(left, 0) else { return None };
+        let is = |e: &Expr, lit: &str| e.to_string() == lit;
+        if !is(right, "0") || !is(otherwise, "0") {
+            return None;
+        }
+        let same = matches!(self.chain.classify(&when.result, 0), Col::Base(r) if r.value == v.value);
+        let field = match (op, is(&when.result, "1"), same) {
+            (BinaryOperator::Gt, true, _) => "wins",
+            (BinaryOperator::Lt, true, _) => "losses",
+            (BinaryOperator::Gt, _, true) => "gains",
+            (BinaryOperator::Lt, _, true) => "pains",
+            _ => return None,
+        };
+        Some((v.value, field))
+    }
+
+    /// `SUM((v - mean) * (v - mean))`: the value column and its day order.
+    fn squares(&self, e: &Expr) -> Result<Option<(String, String)>, String> {
+        if function_name(e).as_deref() != Some("SUM") || matches!(e, Expr::Function(f) if f.over.is_some()) {
+            return Ok(None);
+        }
+        let Some(Expr::BinaryOp { left, op: BinaryOperator::Multiply, right }) = plain_arg(e).map(strip) else {
+            return Ok(None);
+        };
+        let (l, r) = (strip(left), strip(right));
+        let Expr::BinaryOp { left: x, op: BinaryOperator::Minus, right: m } = l else { return Ok(None) };
+        if l.to_string() != r.to_string() {
+            return Ok(None);
+        }
+        match (self.chain.classify(x, 0), self.chain.classify(m, 0)) {
+            (Col::Base(v), Col::Mean { v: mv, k }) if v.value == mv && k == self.key => {
+                let o = self.chain.order_of(&mv, &k)?;
+                Ok(Some((mv, o)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl VisitorMut for Figures<'_, '_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        match self.figure(e) {
+            Ok(Some(new)) => {
+                let holder = format!("{PLACEHOLDER}{}", self.found.len());
+                self.found.push((holder.clone(), new));
+                *e = Expr::Identifier(Ident::with_quote('"', holder));
+                ControlFlow::Continue(())
+            }
+            Ok(None) => ControlFlow::Continue(()),
+            Err(why) => {
+                self.error = Some(why);
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let name = match e {
+            Expr::Identifier(i) if i.value.starts_with(PLACEHOLDER) => return ControlFlow::Continue(()),
+            Expr::Identifier(i) => i.clone(),
+            Expr::CompoundIdentifier(parts) => match parts.last() {
+                Some(i) => i.clone(),
+                None => return ControlFlow::Continue(()),
+            },
+            _ => return ControlFlow::Continue(()),
+        };
+        match self.chain.column(0, &name) {
+            Col::Base(i) => {
+                *e = Expr::Identifier(i);
+                ControlFlow::Continue(())
+            }
+            other => {
+                self.error = Some(format!(
+                    "the aggregate reads {name}, {}, outside MAX(fall), MIN(mean), MAX(mean) or \
+                     SQRT(SUM((v - mean) * (v - mean))), the forms the rule turns into ht_series figures",
+                    other.what()
+                ));
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+/// Puts the figures in place of their placeholders.
+struct Install(Vec<(String, Expr)>);
+
+impl VisitorMut for Install {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Identifier(i) = e
+            && let Some((_, fig)) = self.0.iter().find(|(h, _)| *h == i.value)
+        {
+            *e = fig.clone();
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The rewritten aggregate `s` of `q`, reading a chain before WITH position `before`.
+fn rewrite(q: &Query, before: usize, s: &Select) -> Result<Option<(Select, Vec<String>, String)>, String> {
+    let Some(chain) = chain_of(q, before, s)? else { return Ok(None) };
+    let GroupByExpr::Expressions(keys, mods) = &s.group_by else {
+        return Err("GROUP BY ALL: the rule needs the group key as a column".into());
+    };
+    let key = match (keys.as_slice(), mods.is_empty()) {
+        ([k], true) => match chain.classify(k, 0) {
+            Col::Base(i) => i.value,
+            other => return Err(format!("the group key is {}, not a column of the base relation", other.what())),
+        },
+        _ => return Err("the aggregate groups by more or less than one key".into()),
+    };
+    let windows = chain.windows();
+    if let Some(c) = windows.iter().find(|c| match c {
+        Col::Running { k, .. } | Col::Peak { k, .. } | Col::Fall { k, .. } | Col::Mean { k, .. } => *k != key,
+        _ => false,
+    }) {
+        return Err(format!("{} is partitioned by another column than the group key {key}", c.what()));
+    }
+    if s.selection.is_some() {
+        return Err("the aggregate filters rows after the windows are computed (WHERE)".into());
+    }
+    if s.distinct.is_some() || s.qualify.is_some() || !s.named_window.is_empty() {
+        return Err("the aggregate has DISTINCT, QUALIFY or a named window".into());
+    }
+    let mut out = s.clone();
+    let mut fig = Figures { chain: &chain, key, error: None, found: Vec::new() };
+    for item in &mut out.projection {
+        let unnamed = matches!(item, SelectItem::UnnamedExpr(_));
+        let before_len = fig.found.len();
+        let _ = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.visit(&mut fig),
+            other => return Err(format!("output {other} reads every column of the chain")),
+        };
+        if let Some(why) = fig.error.take() {
+            return Err(why);
+        }
+        if unnamed && fig.found.len() > before_len {
+            return Err(format!("output {item} has no name, and its name would change with the rewrite"));
+        }
+    }
+    for part in out.having.iter_mut().chain(keys_mut(&mut out.group_by)) {
+        let _ = part.visit(&mut fig);
+        if let Some(why) = fig.error.take() {
+            return Err(why);
+        }
+    }
+    if fig.found.is_empty() {
+        return Err("the aggregate reads none of the windows' figures through MAX, MIN or SQRT(SUM(...))".into());
+    }
+    let figures: BTreeSet<String> = fig.found.iter().map(|(_, e)| e.to_string()).collect();
+    let mut install = Install(fig.found);
+    let _ = VisitMut::visit(&mut out, &mut install);
+    let innermost = chain.levels.last().map(|l| l.select).unwrap_or(s);
+    out.from = innermost.from.clone();
+    out.selection = innermost.selection.clone();
+    let names: Vec<String> = chain.levels.iter().map(|l| l.name.clone()).collect();
+    let why = format!(
+        "the windows of CTEs {} become ordered aggregates over {}: {}",
+        names.join(", "),
+        single_table(innermost).map(|(_, n)| n).unwrap_or_default(),
+        figures.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    Ok(Some((out, names, why)))
+}
+
+fn keys_mut(g: &mut GroupByExpr) -> impl Iterator<Item = &mut Expr> {
+    match g {
+        GroupByExpr::Expressions(keys, _) => keys.iter_mut(),
+        GroupByExpr::All(_) => [].iter_mut(),
+    }
+}
+
+/// The first aggregate of `q` (a CTE body, then the body) that reads a window chain.
+fn find(q: &Query) -> Result<Option<(Change, String)>, String> {
+    let ctes = q.with.as_ref().map(|w| w.cte_tables.as_slice()).unwrap_or_default();
+    let bodies = ctes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| body_select(&c.query).map(|s| (Target::Cte(i), i, s)))
+        .chain(body_select(q).map(|s| (Target::Body, ctes.len(), s)));
+    for (target, before, s) in bodies {
+        if has_window(s) {
+            continue;
+        }
+        if let Some((select, chain, why)) = rewrite(q, before, s)? {
+            return Ok(Some((Change { target, select, chain }, why)));
+        }
+    }
+    Ok(None)
+}
+
+/// One-part table names `q` reads, leaving out the bodies of the CTEs named in `skip`.
+fn read_tables(q: &Query, skip: &BTreeSet<String>) -> BTreeSet<String> {
+    struct Tables(BTreeSet<String>);
+    impl Visitor for Tables {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, .. } = t
+                && let [part] = name.0.as_slice()
+                && let Some(i) = part.as_ident()
+            {
+                self.0.insert(i.value.clone());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut t = Tables(BTreeSet::new());
+    if let Some(w) = &q.with {
+        for c in w.cte_tables.iter().filter(|c| !skip.contains(&c.alias.name.value)) {
+            let _ = c.query.visit(&mut t);
+        }
+    }
+    let _ = q.body.visit(&mut t);
+    if let Some(o) = &q.order_by {
+        let _ = o.visit(&mut t);
+    }
+    t.0
+}
+
+fn apply(q: &mut Query, change: Change) {
+    match change.target {
+        Target::Body => {
+            *q.body = SetExpr::Select(Box::new(change.select));
+            // The ORDER BY names outputs or base columns, no longer qualified by the chain.
+            if let Some(o) = &mut q.order_by {
+                let _ = sqlparser::ast::visit_expressions_mut(o, |e| {
+                    if let Expr::CompoundIdentifier(parts) = e
+                        && let Some(last) = parts.last().cloned()
+                    {
+                        *e = Expr::Identifier(last);
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+        Target::Cte(i) => {
+            if let Some(w) = &mut q.with {
+                *w.cte_tables[i].query.body = SetExpr::Select(Box::new(change.select));
+            }
+        }
+    }
+    // Drop the chain's CTEs that nothing else reads (each read only by the next one drops too).
+    let mut dropped: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let read = read_tables(q, &dropped);
+        let unread: Vec<&String> =
+            change.chain.iter().filter(|n| !dropped.contains(*n) && !read.contains(*n)).collect();
+        if unread.is_empty() {
+            break;
+        }
+        dropped.extend(unread.into_iter().cloned());
+    }
+    if let Some(w) = &mut q.with {
+        w.cte_tables.retain(|c| !dropped.contains(&c.alias.name.value));
+        if w.cte_tables.is_empty() {
+            q.with = None;
+        }
+    }
+}
+
+impl Rule for SeriesToAggregate {
+    fn name(&self) -> &'static str {
+        "series_to_aggregate"
+    }
+
+    fn description(&self) -> &'static str {
+        "turn running-sum / running-peak / mean windows read by one GROUP BY into the ordered aggregate ht_series"
+    }
+
+    fn rewrite(&self, plan: &mut Plan, ctx: &Context) -> crate::error::Result<Transformed> {
+        let check = |q: &Query| match find(q) {
+            Ok(None) => Verdict::Skip,
+            Err(why) => Verdict::Declined(why),
+            Ok(Some(_)) if !ctx.capabilities.ordered_series => Verdict::Declined(
+                "the target engine has no ht_series aggregate (heavytune's embedded engine and `heavytune \
+                 serve` have it), so the window form stays"
+                    .into(),
+            ),
+            Ok(Some((change, why))) => Verdict::Fire(why, change),
+        };
+        let mut t = walk::each_query(&mut plan.statement, check, apply);
+        if t.fired.is_empty() && t.declined.is_empty() {
+            t.declined.push("no GROUP BY reads a chain of CTEs with running windows".into());
+        }
+        Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineKind;
+    use crate::rewrite::testing::sql_plan;
+
+    const DRAWDOWN: &str = "WITH equity AS (\
+        SELECT strategy_id, seq, pnl, \
+               SUM(pnl) OVER (PARTITION BY strategy_id ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS equity, \
+               AVG(pnl) OVER (PARTITION BY strategy_id) AS mean \
+        FROM pnl WHERE trade_date >= DATE '2024-01-02'), \
+      falls AS (SELECT strategy_id, pnl, mean, \
+               MAX(equity) OVER (PARTITION BY strategy_id ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - equity AS fall \
+        FROM equity) \
+      SELECT falls.strategy_id, SUM(pnl) AS roi, MAX(fall) AS dd, MIN(mean) AS mean, \
+             SQRT(SUM((pnl - mean) * (pnl - mean))) AS norm \
+      FROM falls GROUP BY falls.strategy_id ORDER BY falls.strategy_id";
+
+    fn run(sql: &str, kind: EngineKind) -> (String, Transformed) {
+        let mut plan = sql_plan(sql);
+        let t = SeriesToAggregate.rewrite(&mut plan, &Context::for_kind(kind)).unwrap();
+        (plan.statement.to_string(), t)
+    }
+
+    #[test]
+    fn the_chain_becomes_one_aggregate_over_the_table() {
+        let (sql, t) = run(DRAWDOWN, EngineKind::Datafusion);
+        assert_eq!(t.fired.len(), 1, "{t:?}");
+        assert_eq!(
+            sql,
+            "SELECT strategy_id, get_field(ht_series(pnl, seq), 'sum') AS roi, get_field(ht_series(pnl, seq), 'max_drawdown') AS dd, \
+             get_field(ht_series(pnl, seq), 'mean') AS mean, get_field(ht_series(pnl, seq), 'norm') AS norm \
+             FROM pnl WHERE trade_date >= DATE '2024-01-02' GROUP BY strategy_id ORDER BY strategy_id"
+        );
+    }
+
+    #[test]
+    fn engines_without_the_aggregate_keep_the_windows() {
+        let (sql, t) = run(DRAWDOWN, EngineKind::Heavydb);
+        assert!(t.fired.is_empty());
+        assert!(t.declined.join(" ").contains("no ht_series aggregate"), "{t:?}");
+        assert_eq!(sql, sql_plan(DRAWDOWN).statement.to_string());
+    }
+
+    #[test]
+    fn preconditions_name_the_failing_node() {
+        let declined = |sql: &str| run(sql, EngineKind::Datafusion).1.declined.join("; ");
+        // A filter between the windows and the aggregate.
+        let late = DRAWDOWN.replace("FROM equity)", "FROM equity WHERE pnl > 0)");
+        assert!(declined(&late).contains("CTE falls filters rows after the windows"), "{}", declined(&late));
+        // The running sum itself read by the aggregate.
+        let raw = DRAWDOWN.replace("MAX(fall) AS dd", "MAX(fall) AS dd, SUM(mean) AS s");
+        assert!(declined(&raw).contains("reads mean, the mean of pnl"), "{}", declined(&raw));
+        // Windows partitioned by another column than the group key.
+        let other = DRAWDOWN.replace("GROUP BY falls.strategy_id", "GROUP BY falls.pnl");
+        assert!(declined(&other).contains("partitioned by another column"), "{}", declined(&other));
+        // A RANGE frame is not a running sum over rows.
+        let range = DRAWDOWN.replace(
+            "ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS equity",
+            "ORDER BY seq) AS equity",
+        );
+        assert!(!declined(&range).is_empty());
+        assert!(run(&range, EngineKind::Datafusion).1.fired.is_empty());
+    }
+
+    #[test]
+    fn other_readers_keep_their_ctes() {
+        let ctes = &DRAWDOWN[..DRAWDOWN.find(" SELECT falls.strategy_id").unwrap()];
+        let sql = format!(
+            "{ctes}, s AS (SELECT strategy_id, MAX(fall) AS dd FROM falls GROUP BY strategy_id) \
+             SELECT s.dd, (SELECT COUNT(*) FROM equity) AS n FROM s"
+        );
+        let (out, t) = run(&sql, EngineKind::Datafusion);
+        assert_eq!(t.fired.len(), 1, "{sql}: {t:?}");
+        assert!(out.contains("equity AS (") && !out.contains("falls AS ("), "{out}");
+        assert!(
+            out.contains("s AS (SELECT strategy_id, get_field(ht_series(pnl, seq), 'max_drawdown') AS dd FROM pnl"),
+            "{out}"
+        );
+    }
+}

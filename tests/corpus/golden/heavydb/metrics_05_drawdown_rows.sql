@@ -1,0 +1,1 @@
+SELECT strategy_id AS id, get_field(ht_series(pnl, trade_date), 'max_drawdown') AS worst_fall, get_field(ht_series(pnl, trade_date), 'sum') AS total, get_field(ht_series(pnl, trade_date), 'max') AS best_day FROM pnl GROUP BY strategy_id ORDER BY id

@@ -6,7 +6,7 @@ mod series;
 
 use datafusion::logical_expr::AggregateUDF;
 
-pub use series::{OrderedSeries, SERIES_FIELDS};
+pub use series::OrderedSeries;
 
 /// Every aggregate function the embedded engine registers.
 pub fn all() -> Vec<AggregateUDF> {

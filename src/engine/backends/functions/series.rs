@@ -332,6 +332,42 @@ impl FigureColumns {
     }
 }
 
+/// Partial states being written, one row per group: the series in day order, its days (empty
+/// when they follow each other from `first`), and its figures.
+struct StateRows {
+    values: ListBuilder<Float64Builder>,
+    days: ListBuilder<Int64Builder>,
+    firsts: Int64Builder,
+    figures: FigureColumns,
+}
+
+impl StateRows {
+    fn with_capacity(groups: usize, rows: usize) -> Self {
+        StateRows {
+            values: ListBuilder::new(Float64Builder::with_capacity(rows)),
+            days: ListBuilder::new(Int64Builder::new()),
+            firsts: Int64Builder::with_capacity(groups),
+            figures: FigureColumns::with_capacity(groups),
+        }
+    }
+
+    fn push(&mut self, values: &[f64], days: &[i64], first: Option<i64>) {
+        self.values.values().append_slice(values);
+        self.values.append(true);
+        self.days.values().append_slice(days);
+        self.days.append(true);
+        self.firsts.append_option(first);
+        self.figures.append(&figures(values));
+    }
+
+    fn finish(mut self) -> Vec<ArrayRef> {
+        let mut out: Vec<ArrayRef> =
+            vec![Arc::new(self.values.finish()), Arc::new(self.days.finish()), Arc::new(self.firsts.finish())];
+        out.extend(self.figures.finish(false));
+        out
+    }
+}
+
 /// The accumulator of every group of an aggregation. Values are copied in (no input batch
 /// stays alive with them), each run of a group's rows reserved at once.
 #[derive(Debug, Default)]
@@ -371,6 +407,8 @@ impl GroupsAccumulator for Groups {
         let (v, s) = (values[0].as_primitive::<Float64Type>(), values[1].as_primitive::<Int64Type>());
         self.grow(total_num_groups);
         let kept = |i: usize| opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i)) && v.is_valid(i);
+        // Without NULLs or a filter, a run whose days follow each other is copied at once.
+        let plain = opt_filter.is_none() && v.null_count() == 0 && s.null_count() == 0;
         let mut i = 0;
         while i < group_indices.len() {
             let g = group_indices[i];
@@ -381,7 +419,6 @@ impl GroupsAccumulator for Groups {
             self.held += j - i;
             let group = &mut self.groups[g];
             let days = &s.values()[i..j];
-            let plain = opt_filter.is_none() && v.null_count() == 0 && s.null_count() == 0;
             if plain && days.windows(2).all(|w| w[0].checked_add(1) == Some(w[1])) {
                 group.extend(&v.values()[i..j], days[0]);
             } else {
@@ -413,31 +450,22 @@ impl GroupsAccumulator for Groups {
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = self.take(emit_to);
         let rows: usize = groups.iter().map(|g| g.values.len()).sum();
-        let mut values_out = ListBuilder::new(Float64Builder::with_capacity(rows));
-        let mut days_out = ListBuilder::new(Int64Builder::new());
-        let mut firsts = Int64Builder::with_capacity(groups.len());
-        let mut columns = FigureColumns::with_capacity(groups.len());
+        let mut out = StateRows::with_capacity(groups.len(), rows);
         // Each group is freed once its series is in the state.
         for mut g in groups {
             g.absorb(&self.states);
             let first = g.order();
-            values_out.values().append_slice(&g.values);
-            values_out.append(true);
             // Days that follow each other travel as their first one only.
-            if let (None, Days::Listed(days)) = (first, &g.days) {
-                days_out.values().append_slice(days);
-            }
-            days_out.append(true);
-            firsts.append_option(first);
-            columns.append(&figures(&g.values));
+            let days = match (first, &g.days) {
+                (None, Days::Listed(days)) => days.as_slice(),
+                _ => &[],
+            };
+            out.push(&g.values, days, first);
         }
         if self.groups.is_empty() {
             self.states.clear();
         }
-        let mut out: Vec<ArrayRef> =
-            vec![Arc::new(values_out.finish()), Arc::new(days_out.finish()), Arc::new(firsts.finish())];
-        out.extend(columns.finish(false));
-        Ok(out)
+        Ok(out.finish())
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
@@ -459,27 +487,16 @@ impl GroupsAccumulator for Groups {
     /// reduce the rows): a one-value series, or an empty one for a NULL or filtered-out row.
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         let (v, s) = (values[0].as_primitive::<Float64Type>(), values[1].as_primitive::<Int64Type>());
-        let mut values_out = ListBuilder::new(Float64Builder::with_capacity(v.len()));
-        let mut days_out = ListBuilder::new(Int64Builder::new());
-        let mut firsts = Int64Builder::with_capacity(v.len());
-        let mut columns = FigureColumns::with_capacity(v.len());
+        let mut out = StateRows::with_capacity(v.len(), v.len());
         for i in 0..v.len() {
             let kept = opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i)) && v.is_valid(i);
-            if kept {
-                values_out.values().append_value(v.value(i));
-                if s.is_null(i) {
-                    days_out.values().append_value(i64::MAX);
-                }
+            match (kept, s.is_valid(i)) {
+                (false, _) => out.push(&[], &[], None),
+                (true, true) => out.push(&v.values()[i..=i], &[], Some(s.value(i))),
+                (true, false) => out.push(&v.values()[i..=i], &[i64::MAX], None),
             }
-            values_out.append(true);
-            days_out.append(true);
-            firsts.append_option((kept && s.is_valid(i)).then(|| s.value(i)));
-            columns.append(&figures(if kept { &v.values()[i..=i] } else { &[] }));
         }
-        let mut out: Vec<ArrayRef> =
-            vec![Arc::new(values_out.finish()), Arc::new(days_out.finish()), Arc::new(firsts.finish())];
-        out.extend(columns.finish(false));
-        Ok(out)
+        Ok(out.finish())
     }
 
     fn size(&self) -> usize {

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use arrow::buffer::ScalarBuffer;
+
 use crate::engine::{Engine, QueryOutput, TableSource, date32, fetch_sql, numeric};
 use crate::error::{Error, Result};
 use crate::load::long;
@@ -33,12 +35,26 @@ pub struct LoadSummary {
     pub warnings: Vec<String>,
 }
 
-/// The engine tables of a wide table, named after `names`: strategies, then P&L.
-pub fn table_sources(wide: WideTable, names: &TableNames) -> Result<Vec<TableSource>> {
-    let strategies = long::strategies_batch(&wide)?;
+/// The engine tables of a wide table, named after `names`: strategies, then P&L (its values
+/// move into the P&L table without a copy).
+pub fn table_sources(mut wide: WideTable, names: &TableNames) -> Result<Vec<TableSource>> {
+    let values = ScalarBuffer::from(std::mem::take(&mut wide.values));
+    sources_over(&wide, values, names, long::PNL_BATCH_ROWS)
+}
+
+/// The engine tables of `wide`'s strategies and days over `values` (its values, shared with
+/// the caller, not copied), at most `max_rows` rows per P&L batch.
+pub fn sources_over(
+    wide: &WideTable,
+    values: ScalarBuffer<f64>,
+    names: &TableNames,
+    max_rows: usize,
+) -> Result<Vec<TableSource>> {
+    let strategies = long::strategies_batch(wide)?;
+    let pnl = long::LongPnl::shared(values, wide, max_rows);
     Ok(vec![
         TableSource::from_batches(names.strategies.clone(), strategies_schema(), vec![strategies]),
-        TableSource::replayable(names.pnl.clone(), std::sync::Arc::new(long::LongPnl::new(wide))),
+        TableSource::replayable(names.pnl.clone(), std::sync::Arc::new(pnl)),
     ])
 }
 

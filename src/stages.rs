@@ -8,7 +8,6 @@
 //! session table of the run's [`Temporaries`], dropped when the run ends. Rows come back
 //! unordered and are placed by (strategy_id, seq) in one pass.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::buffer::ScalarBuffer;
@@ -16,15 +15,15 @@ use heavytune_kernels::standardize::Moments;
 use rayon::prelude::*;
 use sqlparser::ast::Statement;
 
-use crate::engine::{Engine, QueryOutput, TableSource, Temporaries, fetch_sql};
+use crate::engine::{Engine, QueryOutput, Temporaries, fetch_sql};
 use crate::error::{Error, Result};
 use crate::exec::execute_plan;
 use crate::ingest::{Blame, check_columns, read_table};
 use crate::load::WideTable;
-use crate::load::long::{self, LongPnl};
+use crate::load::long;
 use crate::rewrite::{Context, optimize};
 use crate::strategy_metrics::StrategyMetrics;
-use crate::tables::{TableNames, strategies_schema};
+use crate::tables::TableNames;
 use crate::templates::{self, Params, quote_ident};
 use crate::ulta::{INVERTED_SUFFIX, Inversion};
 
@@ -221,12 +220,9 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
             // batch by batch over the same buffer, handed back after the last query reads it.
             let names = TableNames::for_table(&format!("{RUN_TABLE}_input"));
             let values = ScalarBuffer::from(std::mem::take(&mut table.values));
-            let strategies = long::strategies_batch(&table)?;
-            temps
-                .create(TableSource::from_batches(names.strategies.clone(), strategies_schema(), vec![strategies]))
-                .await?;
-            let pnl = LongPnl::shared(values.clone(), &table, long::REPLAY_BATCH_ROWS);
-            temps.create(TableSource::replayable(names.pnl.clone(), Arc::new(pnl))).await?;
+            for source in crate::ingest::sources_over(&table, values.clone(), &names, long::REPLAY_BATCH_ROWS)? {
+                temps.create(source).await?;
+            }
             let input = names.pnl.clone();
             (names, Some((table, values, input)), 0)
         }

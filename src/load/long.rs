@@ -48,12 +48,6 @@ pub struct LongPnl {
 pub const REPLAY_BATCH_ROWS: usize = 32 * 1024;
 
 impl LongPnl {
-    /// The long table of `table`, whose values move into it without a copy.
-    pub fn new(mut table: WideTable) -> LongPnl {
-        let values = ScalarBuffer::from(std::mem::take(&mut table.values));
-        LongPnl::shared(values, &table, PNL_BATCH_ROWS)
-    }
-
     /// The long table of `table`'s days and zones over `values` (its values, strategy-major,
     /// shared, not copied), in batches of at most `max_rows` rows (whole strategies).
     pub fn shared(values: ScalarBuffer<f64>, table: &WideTable, max_rows: usize) -> LongPnl {
@@ -117,9 +111,11 @@ impl Replay for LongPnl {
     }
 }
 
-/// `pnl` as batches in memory (see [`LongPnl`]).
-pub fn pnl_batches(table: WideTable) -> Result<Vec<RecordBatch>> {
-    let long = LongPnl::new(table);
+/// `pnl` as batches in memory, its values moved in without a copy (see [`LongPnl`]).
+#[cfg(test)]
+pub fn pnl_batches(mut table: WideTable) -> Result<Vec<RecordBatch>> {
+    let values = ScalarBuffer::from(std::mem::take(&mut table.values));
+    let long = LongPnl::shared(values, &table, PNL_BATCH_ROWS);
     (0..long.batches()).map(|i| long.batch(i)).collect()
 }
 

@@ -61,8 +61,9 @@ mod tests {
         let rt = Blocking::new(Some(3)).unwrap();
         rt.run(async {
             let e = Embedded::in_memory(Some(3));
-            let long = Arc::new(crate::load::long::LongPnl::new(wide.clone()));
-            assert!(long.batches() >= 1);
+            let values = arrow::buffer::ScalarBuffer::from(wide.values.clone());
+            let long = Arc::new(crate::load::long::LongPnl::shared(values, &wide, 64));
+            assert!(long.batches() > 1);
             e.create_temporary(TableSource::replayable("r", long)).await?;
             e.create_temporary(TableSource::from_batches(
                 "m",

@@ -11,7 +11,8 @@
 //! report figures), [`ulta`] (the legacy inversion), [`score`] (given portfolios), [`query`],
 //! [`exec`], [`explain`], [`ab`] and [`sandbox`] (a query, its rewrite, their plans and
 //! timings, statements that write run on session copies), [`synth`]
-//! and [`calibration`] (production-shape test data).
+//! and [`calibration`] (production-shape test data); [`memory`] hands freed memory back after
+//! the engine's stages.
 
 pub mod ab;
 pub mod calibration;
@@ -26,6 +27,7 @@ pub mod fetch_bench;
 pub mod flight;
 pub mod ingest;
 pub mod load;
+pub mod memory;
 pub mod output;
 pub mod performance;
 pub mod pipeline;

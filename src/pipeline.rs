@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use heavytune_kernels::gpu::DeviceChoice;
+use heavytune_kernels::standardize::Moments;
 use heavytune_kernels::{Balance, Evaluator, Metric, Penalty, portfolio_returns};
 use rayon::prelude::*;
 
@@ -174,8 +175,8 @@ struct Prepared {
     table: WideTable,
     inversions: Vec<Inversion>,
     strategy_metrics: Vec<StrategyMetrics>,
-    /// Standardized values from the engine (`None`: computed by the evaluator).
-    z: Option<Vec<f64>>,
+    /// The standardization's moments from the engine (`None`: computed by the evaluator).
+    moments: Option<Vec<Moments>>,
 }
 
 /// ULTA, metrics and standardized values in this process.
@@ -187,7 +188,7 @@ fn local_stats(table: WideTable, spec: &RunSpec, t: &mut Timings) -> Prepared {
     let d = table.n_days();
     let strategy_metrics = table.values.par_chunks(d.max(1)).map(strategy_metrics).collect();
     t.strategy_metrics = clock.elapsed().as_secs_f64();
-    Prepared { table, inversions, strategy_metrics, z: None }
+    Prepared { table, inversions, strategy_metrics, moments: None }
 }
 
 fn need_engine(engine: Option<&dyn Engine>) -> Result<&dyn Engine> {
@@ -231,12 +232,19 @@ async fn prepare(source: &Source, engine: Option<&dyn Engine>, spec: &RunSpec, t
             let mut temps = Temporaries::new(need_engine(engine)?);
             let result = stages::engine_stats(&mut temps, input, spec.ulta).await;
             let st = temps.finish(result).await?;
+            // The engine's query state is freed, but held by its threads' allocator arenas.
+            crate::memory::return_free_pages();
             // Handing files to the engine, or pulling a stored table, is part of loading.
             t.load += st.read_seconds;
             t.ulta = st.ulta_seconds;
             t.strategy_metrics = st.metrics_seconds;
             t.standardize = st.standardize_seconds;
-            Ok(Prepared { table: st.table, inversions: st.inversions, strategy_metrics: st.metrics, z: Some(st.z) })
+            Ok(Prepared {
+                table: st.table,
+                inversions: st.inversions,
+                strategy_metrics: st.metrics,
+                moments: Some(st.moments),
+            })
         }
     }
 }
@@ -251,7 +259,7 @@ pub async fn run(
 ) -> Result<RunOutcome> {
     let started = Instant::now();
     let mut t = Timings::default();
-    let Prepared { table, inversions, strategy_metrics, z } = prepare(source, engine, spec, &mut t).await?;
+    let Prepared { mut table, inversions, strategy_metrics, moments } = prepare(source, engine, spec, &mut t).await?;
     let mut warnings = table.warnings.clone();
     if table.missing_cells > 0 {
         warnings.push(format!("{} missing, non-numeric or non-finite cells read as 0", table.missing_cells));
@@ -259,9 +267,11 @@ pub async fn run(
     let balance = check(&table, spec)?;
     let d = table.n_days();
     let clock = Instant::now();
-    let ev = match &z {
-        Some(z) => Evaluator::with_standardized(&table.values, z, d, spec.metric, spec.penalty, balance),
-        None => Evaluator::new(&table.values, d, spec.metric, spec.penalty, balance),
+    // The evaluator holds the values while the search runs and hands them back after it.
+    let values = std::mem::take(&mut table.values);
+    let ev = match moments {
+        Some(m) => Evaluator::with_moments(values, m, d, spec.metric, spec.penalty, balance),
+        None => Evaluator::from_values(values, d, spec.metric, spec.penalty, balance),
     };
     t.standardize += clock.elapsed().as_secs_f64();
 
@@ -282,6 +292,8 @@ pub async fn run(
     );
     t.search = clock.elapsed().as_secs_f64();
     let evaluations = results.iter().flat_map(|r| &r.algorithms).map(|a| a.evaluations).sum();
+    let device = device.summary();
+    table.values = ev.into_values();
 
     let clock = Instant::now();
     let sizes: Vec<SizeBest> = results
@@ -295,6 +307,5 @@ pub async fn run(
     let best = (0..sizes.len())
         .fold(0, |b, i| if sizes[i].result.best.eval.better_than(&sizes[b].result.best.eval) { i } else { b });
     t.total = started.elapsed().as_secs_f64();
-    let device = device.summary();
     Ok(RunOutcome { table, inversions, strategy_metrics, sizes, best, evaluations, timings: t, warnings, device })
 }

@@ -45,12 +45,26 @@ pub struct EngineStats {
     pub table: WideTable,
     pub inversions: Vec<Inversion>,
     pub metrics: Vec<StrategyMetrics>,
-    /// Standardized values, strategy by strategy (zeros for a flat strategy).
-    pub z: Vec<f64>,
+    /// Each strategy's mean, norm and flatness, from which its standardized values are
+    /// `moments[s].z(v)` ([`EngineStats::z`]).
+    pub moments: Vec<Moments>,
     pub read_seconds: f64,
     pub ulta_seconds: f64,
     pub metrics_seconds: f64,
     pub standardize_seconds: f64,
+}
+
+impl EngineStats {
+    /// The standardized values, strategy by strategy (zeros for a flat strategy): each value
+    /// centred on its strategy's mean and scaled by its norm, as standardize.sql computes them.
+    pub fn z(&self) -> Vec<f64> {
+        let d = self.table.n_days().max(1);
+        let mut z = vec![0.0; self.table.values.len()];
+        z.par_chunks_mut(d).zip(self.table.values.par_chunks(d)).zip(&self.moments).for_each(|((zs, xs), m)| {
+            zs.iter_mut().zip(xs).for_each(|(z, &x)| *z = m.z(x));
+        });
+        z
+    }
 }
 
 /// Where the stages' input comes from.
@@ -184,25 +198,24 @@ fn reclaim(values: ScalarBuffer<f64>) -> Vec<f64> {
     values.into_inner().into_vec::<f64>().unwrap_or_else(|b| b.typed_data::<f64>().to_vec())
 }
 
-/// Standardized values from each strategy's moments (zeros for a flat strategy, or one of
-/// zero norm), or an error naming the first strategy whose moments are missing.
-fn standardized(values: &[f64], d: usize, mean: &[f64], norm: &[f64], flat: &[Option<i64>]) -> Result<Vec<f64>> {
-    let mut z = vec![0.0; values.len()];
-    z.par_chunks_mut(d.max(1)).zip(values.par_chunks(d.max(1))).enumerate().try_for_each(|(i, (zs, xs))| {
-        let (Some(&mean), Some(&norm), Some(Some(flat))) = (mean.get(i), norm.get(i), flat.get(i)) else {
-            return Err(Error::engine("strategy_stats", format!("no moments for strategy {i}")));
-        };
-        if !mean.is_finite() || !norm.is_finite() {
-            return Err(Error::engine(
-                "strategy_stats",
-                format!("strategy {i} has a NULL or non-finite mean ({mean}) or norm ({norm})"),
-            ));
-        }
-        let m = Moments { mean, norm, flat: *flat != 0 || norm == 0.0 };
-        zs.iter_mut().zip(xs).for_each(|(z, &x)| *z = m.z(x));
-        Ok(())
-    })?;
-    Ok(z)
+/// Each strategy's moments as the engine gave them (flat where the engine says so, or where
+/// the norm is zero), or an error naming the first strategy whose moments are missing or not
+/// finite.
+fn moments(n: usize, mean: &[f64], norm: &[f64], flat: &[Option<i64>]) -> Result<Vec<Moments>> {
+    (0..n)
+        .map(|i| {
+            let (Some(&mean), Some(&norm), Some(Some(flat))) = (mean.get(i), norm.get(i), flat.get(i)) else {
+                return Err(Error::engine("strategy_stats", format!("no moments for strategy {i}")));
+            };
+            if !mean.is_finite() || !norm.is_finite() {
+                return Err(Error::engine(
+                    "strategy_stats",
+                    format!("strategy {i} has a NULL or non-finite mean ({mean}) or norm ({norm})"),
+                ));
+            }
+            Ok(Moments { mean, norm, flat: *flat != 0 || norm == 0.0 })
+        })
+        .collect()
 }
 
 /// Runs the stages in `temps`' engine. With files, the values the search sees are the files'
@@ -261,7 +274,7 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
         }
     };
     read_seconds += clock.elapsed().as_secs_f64();
-    let (n, d) = (table.n_strategies(), table.n_days());
+    let n = table.n_strategies();
 
     let clock = Instant::now();
     let m = run(engine, "strategy_stats", &tables).await?;
@@ -289,10 +302,19 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
         table.values = reclaim(values);
     }
 
-    // The standardized values: each value centred on its strategy's mean and scaled by its
-    // norm, as standardize.sql computes them from the same moments.
+    // The standardization's moments: the search centres and scales each value by them, as
+    // standardize.sql does.
     let clock = Instant::now();
-    let z = standardized(&table.values, d, &mean, &norm, &flat)?;
+    let moments = moments(n, &mean, &norm, &flat)?;
     let standardize_seconds = clock.elapsed().as_secs_f64();
-    Ok(EngineStats { table, inversions, metrics, z, read_seconds, ulta_seconds, metrics_seconds, standardize_seconds })
+    Ok(EngineStats {
+        table,
+        inversions,
+        metrics,
+        moments,
+        read_seconds,
+        ulta_seconds,
+        metrics_seconds,
+        standardize_seconds,
+    })
 }

@@ -35,7 +35,8 @@ fn engine_stages_give_the_same_bits_on_every_run() {
                 })
                 .unwrap();
             let d = st.table.n_days();
-            let mut bits: Vec<u64> = st.z.iter().map(|v| v.to_bits()).collect();
+            let z = st.z();
+            let mut bits: Vec<u64> = z.iter().map(|v| v.to_bits()).collect();
             bits.extend(st.table.values.iter().map(|v| v.to_bits()));
             for m in &st.metrics {
                 bits.extend([m.roi, m.max_drawdown, m.win_percentage, m.profit_factor, m.expectancy].map(f64::to_bits));
@@ -45,8 +46,7 @@ fn engine_stages_give_the_same_bits_on_every_run() {
                 continue;
             };
             if let Some(i) = (0..bits.len()).find(|&i| bits[i] != first[i]) {
-                let what =
-                    if i < st.z.len() { format!("z of strategy {}", i / d) } else { "a value or a metric".into() };
+                let what = if i < z.len() { format!("z of strategy {}", i / d) } else { "a value or a metric".into() };
                 eprintln!("{threads} threads, ulta {ulta}, run {it}: {what} differs from the first run");
                 differing.push((threads, ulta, it));
             }

@@ -194,11 +194,11 @@ fn server_stages_match_the_parity_vectors() {
         // Standardized values: the in-process computation's, bit for bit (the server sums each
         // strategy's days in order), and the embedded engine's to 1e-12 (after ULTA it sums a
         // few strategies' days out of order, see reports/README.md).
-        let d = st.table.n_days();
+        let (d, all_z) = (st.table.n_days(), st.z());
         for s in 0..st.table.n_strategies() {
             let mut z = vec![0.0; d];
             heavytune::kernels::standardize::standardize(st.table.strategy(s), &mut z);
-            let got = &st.z[s * d..(s + 1) * d];
+            let got = &all_z[s * d..(s + 1) * d];
             assert!(z.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()), "{file}: strategy {s}");
         }
         let engine = heavytune::engine::Embedded::in_memory(Some(2));
@@ -210,8 +210,8 @@ fn server_stages_match_the_parity_vectors() {
                 temps.finish(result).await
             })
             .unwrap();
-        assert_eq!(st.z.len(), local.z.len());
-        for (a, b) in st.z.iter().zip(&local.z) {
+        assert_eq!(all_z.len(), local.z().len());
+        for (a, b) in all_z.iter().zip(&local.z()) {
             assert!((a - b).abs() <= 1e-12, "{a} vs {b}");
         }
         assert_eq!(st.table.values, local.table.values);

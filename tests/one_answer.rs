@@ -119,13 +119,13 @@ fn engine_and_local_paths_agree_bit_for_bit() {
             // The stages: the same values, standardized values and metrics on 1 and 2 threads.
             let one = stage_stats(&rt, &path, ulta, 1);
             let two = stage_stats(&rt, &path, ulta, 2);
-            assert_same_bits(&one.z, &two.z, &format!("{ctx}: z on 1 and 2 threads"));
+            assert_same_bits(&one.z(), &two.z(), &format!("{ctx}: z on 1 and 2 threads"));
             let d = one.table.n_days();
             let mut z = vec![0.0; one.table.values.len()];
             for (x, zr) in one.table.values.chunks(d).zip(z.chunks_mut(d)) {
                 standardize(x, zr);
             }
-            assert_same_bits(&one.z, &z, &format!("{ctx}: engine z against the local standardize"));
+            assert_same_bits(&one.z(), &z, &format!("{ctx}: engine z against the local standardize"));
 
             let engine = Embedded::in_memory(Some(2));
             let n = local_table.n_strategies();
@@ -157,8 +157,8 @@ fn constant_strategies_have_no_correlation_on_either_path() {
     std::fs::write(&path, "Date,A,B,C\n2024-01-02,0.1,125.5,1\n2024-01-03,0.1,125.5,-2\n2024-01-04,0.1,125.5,4\n")
         .unwrap();
     let st = stage_stats(&rt, &path, false, 2);
-    assert!(st.z[..6].iter().all(|&v| v == 0.0), "{:?}", &st.z[..6]);
-    assert!(st.z[6..].iter().any(|&v| v != 0.0));
+    assert!(st.z()[..6].iter().all(|&v| v == 0.0), "{:?}", &st.z()[..6]);
+    assert!(st.z()[6..].iter().any(|&v| v != 0.0));
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn strategies_split_over_batches_and_partitions_still_sum_in_day_order() {
         .collect();
     for threads in [1, 2, 3] {
         let st = stage_stats(&rt, &path, false, threads);
-        assert_same_bits(&st.z, &z, &format!("{threads} threads: z"));
+        assert_same_bits(&st.z(), &z, &format!("{threads} threads: z"));
         let m: Vec<[u64; 5]> = st
             .metrics
             .iter()
@@ -270,7 +270,7 @@ fn strategies_split_over_batches_and_partitions_still_sum_in_day_order() {
             })
             .unwrap();
         assert_same_bits(&st.table.values, &local.values, &format!("stored, {threads} threads: values"));
-        assert_same_bits(&st.z, &z, &format!("stored, {threads} threads: z"));
+        assert_same_bits(&st.z(), &z, &format!("stored, {threads} threads: z"));
         let m: Vec<[u64; 5]> = st
             .metrics
             .iter()

@@ -50,7 +50,14 @@ fn fitness_from_engine_standardized_values_matches() {
         let threshold = num(&w[3]);
         let ev = evaluators.entry((w[0].clone(), w[2].clone(), w[3].clone())).or_insert_with(|| {
             let penalty = Penalty { drawdown_threshold: threshold, ..Penalty::default() };
-            Evaluator::with_standardized(&st.table.values, &st.z, st.table.n_days(), metric, penalty, None)
+            Evaluator::with_moments(
+                st.table.values.clone(),
+                st.moments.clone(),
+                st.table.n_days(),
+                metric,
+                penalty,
+                None,
+            )
         });
         let e = ev.evaluate(&index_of(&st.table, &w[4]), &mut ev.scratch());
         let ctx = format!("ulta={} portfolio={} metric={}", w[0], w[1], w[2]);

@@ -77,6 +77,15 @@ impl Eval {
     }
 }
 
+/// What an evaluator is given beside the values.
+enum Given<'a> {
+    Nothing,
+    /// Standardized values computed elsewhere.
+    Z(&'a [f64]),
+    /// Each strategy's moments computed elsewhere.
+    Moments(Vec<Moments>),
+}
+
 /// Per-thread buffers for evaluation.
 #[derive(Debug, Clone)]
 pub struct Scratch {
@@ -112,13 +121,42 @@ impl Evaluator {
     /// Builds the evaluator from strategy-major values (`n_days` per strategy), standardizing
     /// each strategy here.
     pub fn new(values: &[f64], n_days: usize, metric: Metric, penalty: Penalty, balance: Option<Balance>) -> Self {
-        Self::build(values, None, n_days, metric, penalty, balance)
+        Self::build(values.to_vec(), Given::Nothing, n_days, metric, penalty, balance)
     }
 
-    /// As [`Evaluator::new`], with the standardized columns computed elsewhere (by the engine's
-    /// `standardize` query): `z` holds them strategy by strategy, zeros for a flat one. When
-    /// they are the bits this evaluator computes itself (the engine follows the same order of
-    /// operations), it computes them on the fly; otherwise it reads them.
+    /// As [`Evaluator::new`], keeping `values` themselves instead of a copy of them
+    /// ([`Evaluator::into_values`] hands them back).
+    pub fn from_values(
+        values: Vec<f64>,
+        n_days: usize,
+        metric: Metric,
+        penalty: Penalty,
+        balance: Option<Balance>,
+    ) -> Self {
+        Self::build(values, Given::Nothing, n_days, metric, penalty, balance)
+    }
+
+    /// As [`Evaluator::from_values`], with each strategy's moments computed elsewhere (the
+    /// engine's `strategy_stats` query): its standardized values are `moments[s].z(v)`, the
+    /// operations of `standardize.sql` over those moments.
+    ///
+    /// # Panics
+    /// When there is not one `Moments` per strategy (a caller's bug).
+    pub fn with_moments(
+        values: Vec<f64>,
+        moments: Vec<Moments>,
+        n_days: usize,
+        metric: Metric,
+        penalty: Penalty,
+        balance: Option<Balance>,
+    ) -> Self {
+        Self::build(values, Given::Moments(moments), n_days, metric, penalty, balance)
+    }
+
+    /// As [`Evaluator::new`], with the standardized columns computed elsewhere: `z` holds them
+    /// strategy by strategy, zeros for a flat one. When they are the bits this evaluator
+    /// computes itself (the engine follows the same order of operations), it computes them on
+    /// the fly; otherwise it reads them.
     ///
     /// # Panics
     /// When `z` and `values` differ in length (a caller's bug: one z per value).
@@ -131,20 +169,28 @@ impl Evaluator {
         balance: Option<Balance>,
     ) -> Self {
         assert_eq!(values.len(), z.len(), "one standardized value per P&L value");
-        Self::build(values, Some(z), n_days, metric, penalty, balance)
+        Self::build(values.to_vec(), Given::Z(z), n_days, metric, penalty, balance)
     }
 
     fn build(
-        values: &[f64],
-        z: Option<&[f64]>,
+        mut values: Vec<f64>,
+        given: Given<'_>,
         n_days: usize,
         metric: Metric,
         penalty: Penalty,
         balance: Option<Balance>,
     ) -> Self {
         let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
+        values.truncate(n_strategies * n_days);
         let row = |s: usize| n_days * s..n_days * (s + 1);
-        let moments: Vec<Moments> = (0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect();
+        let (moments, z): (Vec<Moments>, Option<&[f64]>) = match given {
+            Given::Moments(m) => {
+                assert_eq!(m.len(), n_strategies, "one Moments per strategy");
+                (m, None)
+            }
+            Given::Z(z) => ((0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect(), Some(z)),
+            Given::Nothing => ((0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect(), None),
+        };
         let own_z = |s: usize| values[row(s)].iter().map(|&v| moments[s].z(v)).collect::<Vec<f64>>();
         // One pass computes each strategy's own z: its |z|^2, and whether given z are its bits
         // (given z that are need not be kept).
@@ -170,18 +216,12 @@ impl Evaluator {
         let panel = (z_foreign || small).then(|| {
             (0..n_strategies).into_par_iter().flat_map_iter(|s| values[row(s)].iter().copied().chain(z_of(s))).collect()
         });
-        Evaluator {
-            metric,
-            penalty,
-            balance,
-            n_days,
-            n_strategies,
-            values: values[..n_strategies * n_days].to_vec(),
-            moments,
-            panel,
-            z_foreign,
-            zz,
-        }
+        Evaluator { metric, penalty, balance, n_days, n_strategies, values, moments, panel, z_foreign, zz }
+    }
+
+    /// The P&L values, strategy by strategy (those of whole strategies only).
+    pub fn into_values(self) -> Vec<f64> {
+        self.values
     }
 
     /// This evaluator computing its standardized values on the fly (unless they were given
@@ -454,6 +494,32 @@ pub(crate) mod tests {
         let given = Evaluator::with_standardized(&values, &z, 9, Metric::Ratio, Penalty::default(), None);
         let pf = [0u32, 4, 7, 11];
         assert_eq!(local.evaluate(&pf, &mut local.scratch()), given.evaluate(&pf, &mut given.scratch()));
+    }
+
+    #[test]
+    fn moments_from_elsewhere_are_the_ones_used_and_the_values_come_back() {
+        let mut values = data(12, 9, 7);
+        values[2 * 9..3 * 9].iter_mut().for_each(|v| *v = -0.4); // flat
+        let local = Evaluator::new(&values, 9, Metric::Ratio, Penalty::default(), None);
+        let own: Vec<Moments> = values.chunks(9).map(Moments::of).collect();
+        let given = Evaluator::with_moments(values.clone(), own.clone(), 9, Metric::Ratio, Penalty::default(), None);
+        assert_eq!(given.panel, local.panel);
+        let pf = [0u32, 2, 5, 11];
+        assert_eq!(local.evaluate(&pf, &mut local.scratch()), given.evaluate(&pf, &mut given.scratch()));
+        // Other moments give other standardized values: they, not the own ones, are used.
+        let mut other = own;
+        other[5].norm *= 2.0;
+        let moved = Evaluator::with_moments(values.clone(), other.clone(), 9, Metric::Ratio, Penalty::default(), None);
+        let want: Vec<f64> = values[5 * 9..6 * 9].iter().map(|&v| other[5].z(v)).collect();
+        assert_eq!(moved.standardized(5).as_ref(), want.as_slice());
+        assert_ne!(
+            moved.evaluate(&pf, &mut moved.scratch()).avg_corr,
+            local.evaluate(&pf, &mut local.scratch()).avg_corr
+        );
+        assert_eq!(moved.into_values(), values);
+        let owned = Evaluator::from_values(values.clone(), 9, Metric::Ratio, Penalty::default(), None);
+        assert_eq!(owned.panel, local.panel);
+        assert_eq!(owned.into_values(), values);
     }
 
     #[test]

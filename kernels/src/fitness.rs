@@ -183,13 +183,14 @@ impl Evaluator {
         let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
         values.truncate(n_strategies * n_days);
         let row = |s: usize| n_days * s..n_days * (s + 1);
+        let own_moments = || (0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect();
         let (moments, z): (Vec<Moments>, Option<&[f64]>) = match given {
             Given::Moments(m) => {
                 assert_eq!(m.len(), n_strategies, "one Moments per strategy");
                 (m, None)
             }
-            Given::Z(z) => ((0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect(), Some(z)),
-            Given::Nothing => ((0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect(), None),
+            Given::Z(z) => (own_moments(), Some(z)),
+            Given::Nothing => (own_moments(), None),
         };
         let own_z = |s: usize| values[row(s)].iter().map(|&v| moments[s].z(v)).collect::<Vec<f64>>();
         // One pass computes each strategy's own z: its |z|^2, and whether given z are its bits

@@ -77,15 +77,6 @@ impl Eval {
     }
 }
 
-/// What an evaluator is given beside the values.
-enum Given<'a> {
-    Nothing,
-    /// Standardized values computed elsewhere.
-    Z(&'a [f64]),
-    /// Each strategy's moments computed elsewhere.
-    Moments(Vec<Moments>),
-}
-
 /// Per-thread buffers for evaluation.
 #[derive(Debug, Clone)]
 pub struct Scratch {
@@ -108,11 +99,8 @@ pub struct Evaluator {
     moments: Vec<Moments>,
     /// The [returns | z] rows side by side (`2 * n_days` each), read instead of computing z:
     /// kept when they fit [`STORE_Z_MAX_BYTES`] (the division per value then costs more than
-    /// the reads), or when the z were given from elsewhere and `moments` do not reproduce them
-    /// bit for bit (an engine that sums in another order).
+    /// the reads).
     panel: Option<Vec<f64>>,
-    /// Whether the panel's z came from elsewhere with other bits (then they are always read).
-    z_foreign: bool,
     /// |z|^2 of each strategy (1, or 0 for a flat one).
     pub(crate) zz: Vec<f64>,
 }
@@ -121,7 +109,7 @@ impl Evaluator {
     /// Builds the evaluator from strategy-major values (`n_days` per strategy), standardizing
     /// each strategy here.
     pub fn new(values: &[f64], n_days: usize, metric: Metric, penalty: Penalty, balance: Option<Balance>) -> Self {
-        Self::build(values.to_vec(), Given::Nothing, n_days, metric, penalty, balance)
+        Self::build(values.to_vec(), None, n_days, metric, penalty, balance)
     }
 
     /// As [`Evaluator::new`], keeping `values` themselves instead of a copy of them
@@ -133,7 +121,7 @@ impl Evaluator {
         penalty: Penalty,
         balance: Option<Balance>,
     ) -> Self {
-        Self::build(values, Given::Nothing, n_days, metric, penalty, balance)
+        Self::build(values, None, n_days, metric, penalty, balance)
     }
 
     /// As [`Evaluator::from_values`], with each strategy's moments computed elsewhere (the
@@ -150,31 +138,12 @@ impl Evaluator {
         penalty: Penalty,
         balance: Option<Balance>,
     ) -> Self {
-        Self::build(values, Given::Moments(moments), n_days, metric, penalty, balance)
-    }
-
-    /// As [`Evaluator::new`], with the standardized columns computed elsewhere: `z` holds them
-    /// strategy by strategy, zeros for a flat one. When they are the bits this evaluator
-    /// computes itself (the engine follows the same order of operations), it computes them on
-    /// the fly; otherwise it reads them.
-    ///
-    /// # Panics
-    /// When `z` and `values` differ in length (a caller's bug: one z per value).
-    pub fn with_standardized(
-        values: &[f64],
-        z: &[f64],
-        n_days: usize,
-        metric: Metric,
-        penalty: Penalty,
-        balance: Option<Balance>,
-    ) -> Self {
-        assert_eq!(values.len(), z.len(), "one standardized value per P&L value");
-        Self::build(values.to_vec(), Given::Z(z), n_days, metric, penalty, balance)
+        Self::build(values, Some(moments), n_days, metric, penalty, balance)
     }
 
     fn build(
         mut values: Vec<f64>,
-        given: Given<'_>,
+        given: Option<Vec<Moments>>,
         n_days: usize,
         metric: Metric,
         penalty: Penalty,
@@ -183,41 +152,23 @@ impl Evaluator {
         let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
         values.truncate(n_strategies * n_days);
         let row = |s: usize| n_days * s..n_days * (s + 1);
-        let own_moments = || (0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect();
-        let (moments, z): (Vec<Moments>, Option<&[f64]>) = match given {
-            Given::Moments(m) => {
+        let moments: Vec<Moments> = match given {
+            Some(m) => {
                 assert_eq!(m.len(), n_strategies, "one Moments per strategy");
-                (m, None)
+                m
             }
-            Given::Z(z) => (own_moments(), Some(z)),
-            Given::Nothing => (own_moments(), None),
+            None => (0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect(),
         };
         let own_z = |s: usize| values[row(s)].iter().map(|&v| moments[s].z(v)).collect::<Vec<f64>>();
-        // One pass computes each strategy's own z: its |z|^2, and whether given z are its bits
-        // (given z that are need not be kept).
-        let (own_zz, same): (Vec<f64>, Vec<bool>) = (0..n_strategies)
-            .into_par_iter()
-            .map(|s| {
-                let own = own_z(s);
-                let same = z.is_none_or(|z| z[row(s)].iter().zip(&own).all(|(a, b)| a.to_bits() == b.to_bits()));
-                (squared_norm(&own), same)
-            })
-            .unzip();
-        let foreign = z.filter(|_| !same.iter().all(|&b| b));
-        let z_foreign = foreign.is_some();
-        let zz = match foreign {
-            Some(z) => (0..n_strategies).into_par_iter().map(|s| squared_norm(&z[row(s)])).collect(),
-            None => own_zz,
-        };
+        let zz = (0..n_strategies).into_par_iter().map(|s| squared_norm(&own_z(s))).collect();
         let small = 2 * 8 * n_strategies * n_days <= STORE_Z_MAX_BYTES;
-        let z_of = |s: usize| match foreign {
-            Some(z) => z[row(s)].to_vec(),
-            None => own_z(s),
-        };
-        let panel = (z_foreign || small).then(|| {
-            (0..n_strategies).into_par_iter().flat_map_iter(|s| values[row(s)].iter().copied().chain(z_of(s))).collect()
+        let panel = small.then(|| {
+            (0..n_strategies)
+                .into_par_iter()
+                .flat_map_iter(|s| values[row(s)].iter().copied().chain(own_z(s)))
+                .collect()
         });
-        Evaluator { metric, penalty, balance, n_days, n_strategies, values, moments, panel, z_foreign, zz }
+        Evaluator { metric, penalty, balance, n_days, n_strategies, values, moments, panel, zz }
     }
 
     /// The P&L values, strategy by strategy (those of whole strategies only).
@@ -225,13 +176,10 @@ impl Evaluator {
         self.values
     }
 
-    /// This evaluator computing its standardized values on the fly (unless they were given
-    /// with other bits): the layout of data beyond [`STORE_Z_MAX_BYTES`], for tests and
-    /// benchmarks of it on small data. Scores do not change.
+    /// This evaluator computing its standardized values on the fly: the layout of data beyond
+    /// [`STORE_Z_MAX_BYTES`], for tests and benchmarks of it on small data. Scores do not change.
     pub fn computing_z(mut self) -> Self {
-        if !self.z_foreign {
-            self.panel = None;
-        }
+        self.panel = None;
         self
     }
 
@@ -467,34 +415,6 @@ pub(crate) mod tests {
         for s in 0..40u32 {
             assert_eq!(bits(&stored.standardized(s)), bits(&computed.standardized(s)), "strategy {s}");
         }
-    }
-
-    #[test]
-    fn given_z_are_kept_only_when_they_are_not_the_own_bits() {
-        let mut values = data(12, 9, 8);
-        values[3 * 9..4 * 9].iter_mut().for_each(|v| *v = 0.1); // flat
-        let local = Evaluator::new(&values, 9, Metric::Ratio, Penalty::default(), None);
-        let z: Vec<f64> = (0..12u32).flat_map(|s| local.standardized(s).to_vec()).collect();
-        let same = Evaluator::with_standardized(&values, &z, 9, Metric::Ratio, Penalty::default(), None);
-        assert_eq!(same.panel.as_deref(), local.panel.as_deref(), "the own bits are not kept as given");
-        let mut other = z.clone();
-        other[5] += 1e-3; // not the own bits
-        let read = Evaluator::with_standardized(&values, &other, 9, Metric::Ratio, Penalty::default(), None);
-        assert!(read.z_foreign);
-        assert_eq!(read.standardized(0)[5], other[5]);
-        let pf = [0u32, 3, 7];
-        let (a, b) = (local.evaluate(&pf, &mut local.scratch()), read.evaluate(&pf, &mut read.scratch()));
-        assert_ne!(a.avg_corr, b.avg_corr, "the given values are the ones summed");
-    }
-
-    #[test]
-    fn standardized_from_elsewhere_gives_the_same_scores() {
-        let values = data(12, 9, 6);
-        let local = Evaluator::new(&values, 9, Metric::Ratio, Penalty::default(), None);
-        let z: Vec<f64> = (0..12u32).flat_map(|s| local.standardized(s).to_vec()).collect();
-        let given = Evaluator::with_standardized(&values, &z, 9, Metric::Ratio, Penalty::default(), None);
-        let pf = [0u32, 4, 7, 11];
-        assert_eq!(local.evaluate(&pf, &mut local.scratch()), given.evaluate(&pf, &mut given.scratch()));
     }
 
     #[test]

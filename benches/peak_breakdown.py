@@ -43,8 +43,21 @@ def smaps_kinds(text, binary):
     return kinds
 
 
-def measure(argv):
+def evict(path):
+    """Drops a file's pages from the page cache, so that the next run maps it as a first run
+    after a reboot would: how much of the binary is cached, and in which folio sizes, sets how
+    much code each page fault maps (fault-around maps the cached pages around it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def measure(argv, cold=False):
     binary = os.path.realpath(shutil.which(argv[0]) or argv[0])
+    if cold:
+        evict(binary)
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     best, kinds = 0, None
     while p.poll() is None:
@@ -68,12 +81,13 @@ def main():
     ap.add_argument("--cmd", action="append", required=True, help="LABEL=COMMAND LINE (repeat)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out")
+    ap.add_argument("--cold", action="store_true", help="evict each command's binary from the page cache before each run")
     a = ap.parse_args()
     cmds = [c.split("=", 1) for c in a.cmd]
     runs = {label: [] for label, _ in cmds}
     for r in range(a.rounds):
         for label, line in cmds:
-            m = measure(shlex.split(line))
+            m = measure(shlex.split(line), a.cold)
             runs[label].append(m)
             print(f"round {r + 1} {label}: " + ", ".join(f"{k} {v:.1f}" for k, v in m.items()), file=sys.stderr)
     results = []
@@ -84,7 +98,7 @@ def main():
             "median": {k: statistics.median(m[k] for m in ms) for k in ms[0]},
             "max_peak_rss_mib": max(m["peak_rss_mib"] for m in ms),
         })
-    out = {"machine": records.machine(), "results": results}
+    out = {"machine": records.machine(), "cold": a.cold, "results": results}
     records.write(a.out, out)
     print(json.dumps(out, indent=2))
 

@@ -6,7 +6,8 @@
 -- (seq), its running peak (from the first day's equity, not from 0) and the fall from it, and
 -- each strategy's mean beside every row. On an engine with heavytune's ht_series aggregate the
 -- rule series_to_aggregate reads the table once instead, every sum in day order, which gives
--- heavytune's in-process figures bit for bit.
+-- heavytune's in-process figures bit for bit; where the engine also holds the table's series
+-- view, the rule series_view reads the same figures from it without grouping rows.
 WITH equity AS (
   SELECT strategy_id, seq, pnl,
          SUM(pnl) OVER (PARTITION BY strategy_id ORDER BY seq

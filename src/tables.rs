@@ -52,6 +52,70 @@ pub fn pnl_schema() -> SchemaRef {
     ]))
 }
 
+/// The series view of a long table, `<table>_series`: one row per strategy with its P&L as a
+/// list in `seq` order, what `SELECT strategy_id, ARRAY_AGG(pnl ORDER BY seq) AS pnl,
+/// COUNT(*) AS days FROM <table> GROUP BY strategy_id` would give. An engine in this process
+/// may hold one beside a long table it keeps over shared buffers (the lists share them); the
+/// schema's metadata names the long table and the range of its days, which the rule
+/// series_view reads to prove a date filter keeps every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesView {
+    /// The long table it is the view of.
+    pub of: String,
+    /// The first and last `trade_date` of the long table (days since 1970-01-01).
+    pub days: (i32, i32),
+}
+
+impl SeriesView {
+    const OF: &'static str = "heavytune.series_of";
+    const FIRST: &'static str = "heavytune.first_day";
+    const LAST: &'static str = "heavytune.last_day";
+    /// The column ordering each list (a column of the long table).
+    pub const ORDER: &'static str = "seq";
+    /// The list column (the long table's value column, in `ORDER` order).
+    pub const VALUES: &'static str = "pnl";
+    /// The count of the long table's rows of the strategy.
+    pub const DAYS: &'static str = "days";
+
+    /// The view's name for long table `table`.
+    pub fn name(table: &str) -> String {
+        format!("{table}_series")
+    }
+
+    /// The view's schema, its facts in the metadata.
+    pub fn schema(&self) -> SchemaRef {
+        let metadata = [
+            (Self::OF, self.of.clone()),
+            (Self::FIRST, self.days.0.to_string()),
+            (Self::LAST, self.days.1.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Arc::new(Schema::new_with_metadata(
+            vec![
+                Field::new("strategy_id", DataType::Int32, false),
+                Field::new(
+                    Self::VALUES,
+                    DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false))),
+                    false,
+                ),
+                Field::new(Self::DAYS, DataType::Int64, false),
+            ],
+            metadata,
+        ))
+    }
+
+    /// The view a schema describes, when it is the series view of `table`.
+    pub fn from_schema(table: &str, schema: &Schema) -> Option<SeriesView> {
+        let m = schema.metadata();
+        let day = |k: &str| m.get(k).and_then(|v| v.parse::<i32>().ok());
+        let expected = SeriesView { of: table.to_owned(), days: (day(Self::FIRST)?, day(Self::LAST)?) };
+        (m.get(Self::OF).map(String::as_str) == Some(table) && schema.fields() == expected.schema().fields())
+            .then_some(expected)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,6 +167,12 @@ pub trait Replay: Send + Sync + std::fmt::Debug {
     fn sorted_by(&self) -> &[&str] {
         &[]
     }
+    /// The rows' series view ([`crate::tables::SeriesView`]) when the recipe can make one
+    /// over the same buffers, for an engine that keeps recipes: the view's schema, named after
+    /// `table`, and its batches.
+    fn series(&self, _table: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+        Ok(None)
+    }
 }
 
 /// A table to write: its name and its rows, streamed; `replay` when the rows can be made

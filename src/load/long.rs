@@ -4,15 +4,18 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Array, DictionaryArray, Float64Array, Int32Array, StringArray, new_null_array};
-use arrow::buffer::ScalarBuffer;
-use arrow::datatypes::{Int32Type, SchemaRef};
+use arrow::array::{
+    ArrayRef, Date32Array, DictionaryArray, Float64Array, Int32Array, Int64Array, ListArray, StringArray,
+    new_null_array,
+};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Int32Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::WideTable;
 use crate::engine::Replay;
 use crate::error::Result;
-use crate::tables::{pnl_schema, strategies_schema, zone_type};
+use crate::tables::{SeriesView, pnl_schema, strategies_schema, zone_type};
 
 /// Rows per `pnl` batch at most: large enough to amortise per-batch work, small enough to
 /// spread over cores. Batches end at strategy boundaries (see [`pnl_batches`]).
@@ -46,6 +49,9 @@ pub struct LongPnl {
 /// Rows per batch of a long table an engine replays: about DataFusion's batch size times a
 /// few, so that few rows are made at a time.
 pub const REPLAY_BATCH_ROWS: usize = 32 * 1024;
+
+/// Strategies per batch of a series view: a few batches per core.
+pub const SERIES_BATCH_ROWS: usize = 2048;
 
 impl LongPnl {
     /// The long table of `table`'s days and zones over `values` (its values, strategy-major,
@@ -87,6 +93,35 @@ impl Replay for LongPnl {
 
     fn sorted_by(&self) -> &[&str] {
         &["strategy_id", "seq"]
+    }
+
+    /// Each strategy's values as one list over the shared buffer (no copy), in batches of
+    /// [`SERIES_BATCH_ROWS`] strategies.
+    fn series(&self, table: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+        let n_d = self.dates.len();
+        let (Some(&first), Some(&last)) = (self.dates.iter().min(), self.dates.iter().max()) else {
+            return Ok(None);
+        };
+        if self.n_s.saturating_mul(n_d) > i32::MAX as usize {
+            return Ok(None);
+        }
+        let schema = SeriesView { of: table.to_owned(), days: (first, last) }.schema();
+        let DataType::List(item) = schema.field(1).data_type().clone() else {
+            return Err(crate::error::Error::internal("the series view's values are not a list"));
+        };
+        let batches = (0..self.n_s)
+            .step_by(SERIES_BATCH_ROWS)
+            .map(|s0| {
+                let s1 = (s0 + SERIES_BATCH_ROWS).min(self.n_s);
+                let values = Float64Array::new(self.values.slice(s0 * n_d, (s1 - s0) * n_d), None);
+                let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(n_d, s1 - s0));
+                let lists = ListArray::try_new(Arc::clone(&item), offsets, Arc::new(values), None)?;
+                let ids = Int32Array::from_iter_values(s0 as i32..s1 as i32);
+                let days = Int64Array::from_value(n_d as i64, s1 - s0);
+                Ok(RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ids), Arc::new(lists), Arc::new(days)])?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((schema, batches)))
     }
 
     fn batch(&self, i: usize) -> Result<RecordBatch> {

@@ -9,7 +9,7 @@ use sqlparser::ast::{ObjectName, Statement};
 
 use crate::engine::{Capabilities, Engine, EngineKind, fetch_sql};
 use crate::error::{Error, Result};
-use crate::tables::TableNames;
+use crate::tables::{SeriesView, TableNames};
 
 /// A column and its SQL type name (as the engine reports it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,8 @@ pub struct Context {
     pub wide: BTreeMap<String, TableNames>,
     /// Row counts the engine knows without a scan.
     pub rows: BTreeMap<String, u64>,
+    /// Long tables the engine also holds as a series view (`<table>_series`).
+    pub series: BTreeMap<String, SeriesView>,
     /// What the engine the rewritten SQL is meant for can do: rules that pay only on some
     /// engines ask.
     pub capabilities: Capabilities,
@@ -76,6 +78,7 @@ impl Context {
             panels: BTreeMap::new(),
             wide: BTreeMap::new(),
             rows: BTreeMap::new(),
+            series: BTreeMap::new(),
             capabilities: kind.capabilities(),
         }
     }
@@ -99,6 +102,9 @@ impl Context {
                 if let Some(long) = self.wide.get(name) {
                     line.push_str(&format!(", the wide form of {}", long.pnl));
                 }
+                if self.series.contains_key(name) {
+                    line.push_str(&format!(", held also as the series view {}", SeriesView::name(name)));
+                }
                 line
             })
             .collect()
@@ -110,6 +116,10 @@ impl Context {
 
     pub fn panel(&self, name: &ObjectName) -> Option<&Panel> {
         self.panels.get(&table_key(name))
+    }
+
+    pub fn series_of(&self, name: &ObjectName) -> Option<&SeriesView> {
+        self.series.get(&table_key(name))
     }
 
     pub fn wide_of(&self, name: &ObjectName) -> Option<&TableNames> {
@@ -195,6 +205,13 @@ impl Context {
         }
         if let Some(rows) = engine.statistics(name).await?.rows {
             self.rows.insert(name.to_owned(), rows);
+        }
+        // Only engines with ht_series hold series views (the embedded one): no other is asked.
+        if self.capabilities.ordered_series
+            && let Some(view) = engine.schema(&SeriesView::name(name)).await?
+            && let Some(view) = SeriesView::from_schema(name, &view)
+        {
+            self.series.insert(name.to_owned(), view);
         }
         self.columns.insert(name.to_owned(), columns);
         Ok(())

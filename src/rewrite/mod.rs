@@ -18,8 +18,8 @@ use sqlparser::ast::{Ident, SelectItem, SetExpr, Statement};
 pub use corr::{CorrOutput, CorrRequest};
 pub use facts::{Column, Context, Panel};
 pub use rules::{
-    CandidatePushdown, CorrByMoments, CorrelationToKernel, SeriesToAggregate, SymmetricSelfJoin, UpdateToCtas,
-    WideToLong,
+    CandidatePushdown, CorrByMoments, CorrelationToKernel, SeriesToAggregate, SeriesView, SymmetricSelfJoin,
+    UpdateToCtas, WideToLong,
 };
 
 use crate::error::{Error, Result};
@@ -135,6 +135,7 @@ pub fn rules() -> Vec<Box<dyn Rule>> {
         Box::new(CorrByMoments),
         Box::new(SymmetricSelfJoin),
         Box::new(SeriesToAggregate),
+        Box::new(SeriesView),
     ]
 }
 

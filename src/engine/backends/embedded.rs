@@ -84,17 +84,34 @@ fn session(threads: Option<usize>) -> (SessionContext, usize) {
         .with_round_robin_repartition(false)
         .with_repartition_joins(false)
         .with_repartition_aggregations(false);
+    // DataFusion's default logical rules but two: struct field pushdown (extract_leaf_expressions
+    // and push_down_leaf_projections) moves each `get_field(s, 'f')` below the projection that
+    // computes `s` once, so `get_field(ht_series_of(pnl), 'f')` was computed once per field
+    // (11 times per strategy in strategy_stats); no table heavytune keeps has a struct column
+    // that the pushdown could prune.
+    let rules = datafusion::optimizer::Optimizer::new()
+        .rules
+        .into_iter()
+        .filter(|r| !STRUCT_PUSHDOWN.contains(&r.name()))
+        .collect();
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_optimizer_rules(rules)
         .with_physical_optimizer_rule(Arc::new(super::yielding_joins::YieldingJoins))
         .build();
     let ctx = SessionContext::new_with_state(state);
     for f in super::functions::all() {
         ctx.register_udaf(f);
     }
+    for f in super::functions::scalars() {
+        ctx.register_udf(f);
+    }
     (ctx, threads)
 }
+
+/// DataFusion's logical rules the embedded sessions leave out (see [`session`]).
+const STRUCT_PUSHDOWN: [&str; 2] = ["extract_leaf_expressions", "push_down_leaf_projections"];
 
 impl Embedded {
     /// Opens (without creating) the database folder and registers its tables; `threads` caps
@@ -238,6 +255,18 @@ impl Embedded {
             self.ctx.register_table(TableReference::bare(name), stored)?;
         }
         Ok(existed)
+    }
+
+    /// Drops the series view of `table`, if the session holds one (a table of that name that is
+    /// not the view stays).
+    async fn drop_series_view(&self, table: &str) -> Result<()> {
+        let view = crate::tables::SeriesView::name(table);
+        if let Some(schema) = self.schema(&view).await?
+            && crate::tables::SeriesView::from_schema(table, &schema).is_some()
+        {
+            self.drop_session(&view)?;
+        }
+        Ok(())
     }
 
     /// One memory table of `batches`, split into contiguous runs of batches, one per thread
@@ -688,7 +717,14 @@ impl Engine for Embedded {
             // Kept as its recipe: every scan makes the batches again, so the session holds
             // nothing but the buffers the recipe shares.
             let provider = super::replayed::table(Arc::clone(replay))?;
-            return self.register_session(&table.name, provider);
+            self.register_session(&table.name, provider)?;
+            // Its series view beside it, over the same buffers (or none, replacing an old one).
+            self.drop_series_view(&table.name).await?;
+            if let Some((schema, batches)) = replay.series(&table.name)? {
+                let view = crate::tables::SeriesView::name(&table.name);
+                self.register_session(&view, self.memory_table(schema, batches)?)?;
+            }
+            return Ok(());
         }
         let schema = Arc::clone(&table.rows.schema);
         let batches = table.rows.collect().await?.batches;
@@ -706,7 +742,10 @@ impl Engine for Embedded {
     }
 
     async fn drop_temporary(&self, name: &str) -> Result<()> {
-        self.drop_session(name)?;
+        if self.drop_session(name)? {
+            // A series view goes with its table (it holds the table's buffers).
+            self.drop_series_view(name).await?;
+        }
         Ok(())
     }
 }

@@ -37,13 +37,13 @@ use heavytune_kernels::SeriesStats;
 pub const SERIES_FIELDS: [&str; FIGURES] =
     ["max_drawdown", "mean", "norm", "sum", "min", "max", "wins", "losses", "gains", "pains"];
 
-const FIGURES: usize = 10;
+pub(super) const FIGURES: usize = 10;
 
 /// Figures that count days (integers).
 const COUNTS: [usize; 2] = [6, 7];
 
 /// One series' figures, in [`SERIES_FIELDS`] order (`None`: NULL).
-type Figures = [Option<f64>; FIGURES];
+pub(super) type Figures = [Option<f64>; FIGURES];
 
 /// The `ht_series` aggregate function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -74,7 +74,7 @@ fn field_type(k: usize) -> DataType {
     if COUNTS.contains(&k) { DataType::Int64 } else { DataType::Float64 }
 }
 
-fn figures_type() -> DataType {
+pub(super) fn figures_type() -> DataType {
     DataType::Struct(
         SERIES_FIELDS.iter().enumerate().map(|(k, f)| Field::new(*f, field_type(k), true)).collect::<Fields>(),
     )
@@ -281,7 +281,7 @@ impl Group {
 
 /// The figures of an ordered series. Without a value the day counts and the gains and pains
 /// are 0, as `SUM(CASE WHEN ... ELSE 0 END)` gives them, and the other figures NULL.
-fn figures(x: &[f64]) -> Figures {
+pub(super) fn figures(x: &[f64]) -> Figures {
     if x.is_empty() {
         return [None, None, None, None, None, None, Some(0.0), Some(0.0), Some(0.0), Some(0.0)];
     }
@@ -307,20 +307,20 @@ fn figures(x: &[f64]) -> Figures {
 /// Figures by column, made into arrays typed as the struct's fields (`typed`) or all
 /// Float64 (a state).
 #[derive(Default)]
-struct FigureColumns([Vec<Option<f64>>; FIGURES]);
+pub(super) struct FigureColumns([Vec<Option<f64>>; FIGURES]);
 
 impl FigureColumns {
-    fn with_capacity(n: usize) -> Self {
+    pub(super) fn with_capacity(n: usize) -> Self {
         FigureColumns(std::array::from_fn(|_| Vec::with_capacity(n)))
     }
 
-    fn append(&mut self, f: &Figures) {
+    pub(super) fn append(&mut self, f: &Figures) {
         for (c, v) in self.0.iter_mut().zip(f) {
             c.push(*v);
         }
     }
 
-    fn finish(self, typed: bool) -> Vec<ArrayRef> {
+    pub(super) fn finish(self, typed: bool) -> Vec<ArrayRef> {
         self.0
             .into_iter()
             .enumerate()

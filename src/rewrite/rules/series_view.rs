@@ -16,7 +16,8 @@
 //! one of those two; no DISTINCT, window or subquery; outputs that hold a rewritten part are
 //! named (their names would change); a WHERE is a conjunction of ranges on `trade_date` that
 //! holds for every day of `t` (the view's facts give the first and last day), so no row
-//! is dropped. A HAVING then filters the view's rows (one per group) as a WHERE.
+//! is dropped. A HAVING then filters the view's rows (one per group) as a WHERE, so it may
+//! not read an output by its name.
 
 use std::ops::ControlFlow;
 
@@ -263,6 +264,28 @@ impl VisitorMut for Parts<'_> {
     }
 }
 
+/// An output name of `projection` (other than the group key) that `e` reads bare.
+fn output_read(e: &Expr, projection: &[SelectItem]) -> Option<String> {
+    let names: Vec<&str> = projection
+        .iter()
+        .filter_map(|i| match i {
+            SelectItem::ExprWithAlias { alias, .. } if alias.value != ID => Some(alias.value.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut found = None;
+    let _ = sqlparser::ast::visit_expressions(e, |x| {
+        if let Expr::Identifier(i) = x
+            && names.contains(&i.value.as_str())
+        {
+            found = Some(i.value.clone());
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
 /// What the rule does to one query: its new SELECT and ORDER BY.
 struct Change {
     select: Select,
@@ -366,6 +389,11 @@ fn rewrite(q: &Query, s: &Select, qualifier: &Ident, columns: &[String], view: &
             iso(view.days.0),
             iso(view.days.1)
         ));
+    }
+    if let Some(h) = &s.having
+        && let Some(name) = output_read(h, &s.projection)
+    {
+        return Err(format!("the HAVING reads the output {name}, which the WHERE it would become cannot"));
     }
     let mut out = s.clone();
     let mut parts = Parts { qualifier, columns, found: Vec::new(), error: None };
@@ -505,6 +533,10 @@ mod tests {
             (
                 "SELECT strategy_id, get_field(ht_series(pnl, seq), 'sum') AS s FROM other GROUP BY strategy_id",
                 "no series view of other",
+            ),
+            (
+                "SELECT strategy_id, get_field(ht_series(pnl, seq), 'sum') AS s FROM pnl GROUP BY strategy_id HAVING s > 0",
+                "the HAVING reads the output s",
             ),
             (
                 "SELECT DISTINCT strategy_id, get_field(ht_series(pnl, seq), 'sum') AS s FROM pnl GROUP BY strategy_id",

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 
 /// Default name of the long P&L table; its strategies table is then `strategies`.
 pub const DEFAULT_TABLE: &str = "pnl";
@@ -82,6 +82,11 @@ impl SeriesView {
         format!("{table}_series")
     }
 
+    /// The item field of the view's lists (values, never NULL).
+    pub fn item() -> FieldRef {
+        Arc::new(Field::new_list_field(DataType::Float64, false))
+    }
+
     /// The view's schema, its facts in the metadata.
     pub fn schema(&self) -> SchemaRef {
         let metadata = [
@@ -95,11 +100,7 @@ impl SeriesView {
         Arc::new(Schema::new_with_metadata(
             vec![
                 Field::new("strategy_id", DataType::Int32, false),
-                Field::new(
-                    Self::VALUES,
-                    DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false))),
-                    false,
-                ),
+                Field::new(Self::VALUES, DataType::List(Self::item()), false),
                 Field::new(Self::DAYS, DataType::Int64, false),
             ],
             metadata,

@@ -9,7 +9,7 @@ use arrow::array::{
     new_null_array,
 };
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, Int32Type, SchemaRef};
+use arrow::datatypes::{Int32Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::WideTable;
@@ -106,9 +106,7 @@ impl Replay for LongPnl {
             return Ok(None);
         }
         let schema = SeriesView { of: table.to_owned(), days: (first, last) }.schema();
-        let DataType::List(item) = schema.field(1).data_type().clone() else {
-            return Err(crate::error::Error::internal("the series view's values are not a list"));
-        };
+        let item = SeriesView::item();
         let batches = (0..self.n_s)
             .step_by(SERIES_BATCH_ROWS)
             .map(|s0| {

@@ -18,8 +18,32 @@ pub use symmetric::SymmetricSelfJoin;
 pub use update_ctas::UpdateToCtas;
 pub use wide_long::WideToLong;
 
+use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments};
+
 use super::walk::{self, Site};
 use super::{CorrRequest, Plan, Transformed};
+
+/// The plain arguments of a call (no DISTINCT, FILTER, WITHIN GROUP, NULL treatment or other
+/// clause; an OVER is the caller's to check), `None` for `*`; `None` for anything else.
+fn plain_args(e: &Expr) -> Option<Vec<Option<&Expr>>> {
+    let Expr::Function(f) = e else { return None };
+    if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
+        return None;
+    }
+    match &f.args {
+        FunctionArguments::None => Some(Vec::new()),
+        FunctionArguments::List(list) if list.duplicate_treatment.is_none() && list.clauses.is_empty() => list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(Some(e)),
+                FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Some(None),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
 
 /// Offers every correlation request of the plan that the kernel does not answer to `decide`.
 fn each_pending(

@@ -18,9 +18,8 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Query, Select,
-    SelectItem, SetExpr, TableFactor, TableWithJoins, Visit, VisitMut, Visitor, VisitorMut, WindowFrameBound,
-    WindowFrameUnits, WindowType,
+    BinaryOperator, Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, TableFactor, TableWithJoins, Visit,
+    VisitMut, Visitor, VisitorMut, WindowFrameBound, WindowFrameUnits, WindowType,
 };
 
 use super::super::ast::{self, ident};
@@ -219,16 +218,8 @@ fn function_name(e: &Expr) -> Option<String> {
 
 /// The one plain argument of a call (no DISTINCT, FILTER or other clause).
 fn plain_arg(e: &Expr) -> Option<&Expr> {
-    let Expr::Function(f) = e else { return None };
-    if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
-        return None;
-    }
-    let FunctionArguments::List(list) = &f.args else { return None };
-    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
-        return None;
-    }
-    match list.args.as_slice() {
-        [FunctionArg::Unnamed(FunctionArgExpr::Expr(a))] => Some(a),
+    match super::plain_args(e)?.as_slice() {
+        [Some(a)] => Some(a),
         _ => None,
     }
 }

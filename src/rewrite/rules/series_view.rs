@@ -22,14 +22,15 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, ObjectName,
-    ObjectNamePart, Query, Select, SelectItem, SetExpr, TableFactor, Value, VisitMut, VisitorMut,
+    BinaryOperator, Expr, GroupByExpr, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr,
+    TableFactor, Value, VisitMut, VisitorMut,
 };
 
 use super::super::ast::{self, ident};
 use super::super::walk::{self, Verdict};
 use super::super::{Context, Plan, Rule, Transformed};
 use crate::engine::backends::functions::{OrderedSeries, SeriesOf};
+use crate::load::dates::date_to_days;
 use crate::tables::SeriesView as View;
 
 #[derive(Debug)]
@@ -63,27 +64,6 @@ fn upper_name(name: &ObjectName) -> String {
     name.0.last().and_then(ObjectNamePart::as_ident).map(|i| i.value.to_uppercase()).unwrap_or_default()
 }
 
-/// The plain arguments of a call (no DISTINCT, FILTER, OVER or other clause), `None` for `*`.
-fn plain_args(e: &Expr) -> Option<Vec<Option<&Expr>>> {
-    let Expr::Function(f) = e else { return None };
-    if f.over.is_some() || f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
-        return None;
-    }
-    match &f.args {
-        FunctionArguments::None => Some(Vec::new()),
-        FunctionArguments::List(list) if list.duplicate_treatment.is_none() && list.clauses.is_empty() => list
-            .args
-            .iter()
-            .map(|a| match a {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(Some(e)),
-                FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Some(None),
-                _ => None,
-            })
-            .collect(),
-        _ => None,
-    }
-}
-
 /// The column an expression names, when it names one of the relation (bare, or qualified by
 /// the relation's name in the query).
 fn column<'e>(e: &'e Expr, qualifier: &Ident) -> Option<&'e str> {
@@ -112,9 +92,7 @@ fn date_literal(e: &Expr) -> Option<i32> {
         _ => return None,
     };
     let Value::SingleQuotedString(s) = text else { return None };
-    let day = chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()?;
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
-    i32::try_from((day - epoch).num_days()).ok()
+    chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok().map(date_to_days)
 }
 
 /// A day since 1970-01-01 as an ISO date.
@@ -207,7 +185,7 @@ impl Parts<'_> {
         match e {
             Expr::Function(f) => {
                 let name = upper_name(&f.name);
-                let args = plain_args(e);
+                let args = if f.over.is_some() { None } else { super::plain_args(e) };
                 match (name.as_str(), args.as_deref()) {
                     (n, Some([Some(v), Some(o)])) if n == OrderedSeries::NAME.to_uppercase() => {
                         match (column(v, self.qualifier), column(o, self.qualifier)) {

@@ -44,7 +44,7 @@ fn bench_fitness(c: &mut Criterion) {
     let sub_values = &table.values[..sub_n * d];
     let sub_ev = Evaluator::new(sub_values, d, Metric::Ratio, Penalty::default(), None);
     let mut corr = vec![0.0; sub_n * sub_n];
-    let z: Vec<Vec<f64>> = (0..sub_n as u32).map(|i| sub_ev.standardized(i).into_owned()).collect();
+    let z: Vec<Vec<f64>> = (0..sub_n as u32).map(|i| sub_ev.standardized(i)).collect();
     for i in 0..sub_n {
         for j in 0..sub_n {
             corr[i * sub_n + j] = z[i].iter().zip(&z[j]).map(|(a, b)| a * b).sum();

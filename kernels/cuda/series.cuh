@@ -85,6 +85,27 @@ __device__ __forceinline__ bool ht_halves_penalty(int metric) {
     return metric == HT_METRIC_RATIO || metric == HT_METRIC_LESS_MAX_DD;
 }
 
+// A strategy's standardization, from its 4 constants (mean, inverse norm, |z|^2, flat as 0 or
+// 1: Evaluator::strategy_constants): z = (x - mean) * inv_norm, or 0 for a flat strategy.
+struct HtScale {
+    double mean, inv_norm;
+    bool flat;
+};
+
+__device__ __forceinline__ HtScale ht_scale(const double* consts, unsigned int s) {
+    const double* c = consts + 4 * (long long)s;
+    HtScale z;
+    z.mean = c[0];
+    z.inv_norm = c[1];
+    z.flat = c[3] != 0.0;
+    return z;
+}
+
+// Scale::z.
+__device__ __forceinline__ double ht_z(HtScale z, double x) {
+    return z.flat ? 0.0 : (x - z.mean) * z.inv_norm;
+}
+
 // A warp's share of a launch where each warp takes one item (a candidate, a swap): its item's
 // number, the lane, and the warp's slice of the block's shared memory (2 * d doubles).
 struct HtWarp {

@@ -2,11 +2,11 @@
 // Incremental::try_swap (kernels/src/swap.rs).
 //
 // Layout: one warp per swap. The portfolio's column sums (2 * d doubles) and the sum of its
-// members' |z|^2 come up once per portfolio; each swap then reads two panel rows (the
-// incoming and the outgoing strategy), not k: lane l computes its columns as
-// (base + incoming) - outgoing, the CPU's order of operations, into the warp's shared slice,
-// and lane 0 finishes the score as in fitness.cu. Compiled with --fmad=false the outputs are
-// the CPU's bits.
+// members' |z|^2 come up once per portfolio; each swap then reads two P&L rows (the incoming
+// and the outgoing strategy), not k, with their constants: lane l computes its days' sums as
+// (base + incoming) - outgoing, the standardized values as fitness.cu does, the CPU's order of
+// operations, into the warp's shared slice, and lane 0 finishes the score as in fitness.cu.
+// Compiled with --fmad=false the outputs are the CPU's bits.
 
 #ifndef HT_PREPENDED
 #include "series.cuh"
@@ -14,7 +14,7 @@
 
 // Launch as ht_batch_fitness, one warp per swap. Swap j replaces member positions[j] by
 // strategy incoming[j]. out: n_swaps x 3 (fitness, base, avg_corr).
-extern "C" __global__ void ht_swap_fitness(const double* __restrict__ panel, const double* __restrict__ zz,
+extern "C" __global__ void ht_swap_fitness(const double* __restrict__ rows, const double* __restrict__ consts,
                                            int d, const double* __restrict__ base_acc, double base_zz,
                                            const unsigned int* __restrict__ members, int k,
                                            const int* __restrict__ positions,
@@ -29,15 +29,19 @@ extern "C" __global__ void ht_swap_fitness(const double* __restrict__ panel, con
     if (j >= n_swaps) return;  // the whole warp leaves together
     const int lane = w.lane;
     double* acc = w.acc;
-    const int width = 2 * d;
     const int pos = positions[j];
     const unsigned int in = incoming[j], gone = members[pos];
-    const double* row_in = panel + (long long)in * width;
-    const double* row_out = panel + (long long)gone * width;
-    for (int c = lane; c < width; c += 32) acc[c] = base_acc[c] + row_in[c] - row_out[c];
+    const double* row_in = rows + (long long)in * d;
+    const double* row_out = rows + (long long)gone * d;
+    const HtScale z_in = ht_scale(consts, in), z_out = ht_scale(consts, gone);
+    for (int c = lane; c < d; c += 32) {
+        const double x_in = row_in[c], x_out = row_out[c];
+        acc[c] = base_acc[c] + x_in - x_out;
+        acc[d + c] = base_acc[d + c] + ht_z(z_in, x_in) - ht_z(z_out, x_out);
+    }
     __syncwarp();
     if (lane == 0) {
-        const double sum_zz = base_zz - zz[gone] + zz[in];
+        const double sum_zz = base_zz - consts[4 * (long long)gone + 2] + consts[4 * (long long)in + 2];
         HtRule rule = {metric, penalty_weight, drawdown_threshold, labels, desired, n_desired, balance_factor};
         ht_finish(acc, d, k, sum_zz, &rule, members, pos, in, out + j * 3);
     }

@@ -1,16 +1,17 @@
 //! Batch fitness of candidate portfolios: the base metric of the equal-weight daily returns
 //! minus the correlation penalty (and balanced mode's), as the legacy scores them.
 //!
-//! Layout: beyond [`STORE_Z_MAX_BYTES`], the P&L rows alone (16.8 MB at production shape: they
-//! stay in a 32 MiB L3, where a [returns | z] panel of twice the size did not) and each
-//! strategy's mean and norm. One pass over a portfolio's rows sums both the P&L and the
-//! standardized values, each computed on the fly as `(x - mean) / norm`: the operations of
-//! `standardize`, so the sums are the bits the panel gave. The next rows are prefetched while
-//! one is summed. Smaller data keeps the [returns | z] panel, which is faster in cache. The average pairwise
+//! Layout: the P&L rows alone (16.8 MB at production shape) and, per strategy, 32 bytes of
+//! constants (mean, inverse norm, |z|^2). One pass over a portfolio's rows sums both the P&L
+//! and the standardized values, each computed on the fly as `(x - mean) * inv_norm` (no
+//! division per value; see [`Scale`]), in member order, each day on its own: the sums are
+//! compiled for the widest vectors the CPU has (AVX-512, AVX2 or the baseline, picked once per
+//! process) and give the same bits on each. The rows and constants three members ahead are
+//! prefetched while one is summed, running on into the next candidate of a batch. At
+//! production shape the rows do not stay in the caches, so the pass waits on memory
+//! (`benches/cpu_layout.rs` measures it against the layout it replaced). The average pairwise
 //! correlation is then `(|sum z|^2 - sum |z|^2) / (k (k - 1))`, with no strategy-by-strategy
 //! matrix. Batches run in parallel over rayon.
-
-use std::borrow::Cow;
 
 use rayon::prelude::*;
 
@@ -19,11 +20,6 @@ use crate::standardize::{Moments, squared_norm};
 
 /// Rows prefetched ahead of the one being summed.
 const PREFETCH_AHEAD: usize = 3;
-
-/// Largest P&L-plus-z size for which the standardized values are stored rather than computed
-/// on the fly: data this small stays in the caches either way, and reading z beats dividing
-/// (see `examples/layout_probe.rs` and reports/README.md).
-pub const STORE_Z_MAX_BYTES: usize = 8 << 20;
 
 /// The correlation penalty: `weight * avg_corr`, halved for `ratio` and `less max dd` when the
 /// portfolio's max drawdown is under `drawdown_threshold`.
@@ -85,6 +81,68 @@ pub struct Scratch {
     pub(crate) counts: Vec<i64>,
 }
 
+/// How a strategy's values are standardized for the correlation penalty: `z = (x - mean) *
+/// inv_norm`, the mean and norm of [`Moments`] (`standardize`'s), or zeros for a flat strategy.
+/// Multiplying by the inverse norm rather than dividing by the norm keeps a division out of
+/// the per-value loop; the values differ from `standardize`'s by at most an ulp or so.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scale {
+    pub mean: f64,
+    pub inv_norm: f64,
+    pub flat: bool,
+}
+
+impl Scale {
+    pub fn of(m: &Moments) -> Scale {
+        Scale { mean: m.mean, inv_norm: 1.0 / m.norm, flat: m.flat }
+    }
+
+    /// The standardized value of `v` (0 when the strategy is flat).
+    #[inline]
+    pub fn z(&self, v: f64) -> f64 {
+        if self.flat { 0.0 } else { (v - self.mean) * self.inv_norm }
+    }
+}
+
+/// The vector instructions the row sums are compiled for, picked once per process from what the
+/// CPU has. Every choice gives the same bits: each day is summed on its own, in member order,
+/// with no fused multiply-add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    Baseline,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Isa {
+    fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
+    }
+}
+
+/// What a row sum reads of a strategy besides its row: 32 bytes, so one cache line holds two
+/// (at production shape they are fetched from memory per member, like the row).
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
+struct Strategy {
+    scale: Scale,
+    /// |z|^2, summed in day order (1 up to rounding, or 0 for a flat strategy).
+    zz: f64,
+}
+
+const _: () = assert!(std::mem::size_of::<Strategy>() == 32);
+
 /// Scores portfolios of one data set.
 #[derive(Debug)]
 pub struct Evaluator {
@@ -95,14 +153,9 @@ pub struct Evaluator {
     n_strategies: usize,
     /// P&L, strategy by strategy (`n_days` each).
     values: Vec<f64>,
-    /// Each strategy's mean and norm (`standardize`'s), from which its z is computed.
-    moments: Vec<Moments>,
-    /// The [returns | z] rows side by side (`2 * n_days` each), read instead of computing z:
-    /// kept when they fit [`STORE_Z_MAX_BYTES`] (the division per value then costs more than
-    /// the reads).
-    panel: Option<Vec<f64>>,
-    /// |z|^2 of each strategy (1, or 0 for a flat one).
-    pub(crate) zz: Vec<f64>,
+    /// Each strategy's standardization and |z|^2.
+    strategies: Vec<Strategy>,
+    isa: Isa,
 }
 
 impl Evaluator {
@@ -125,8 +178,7 @@ impl Evaluator {
     }
 
     /// As [`Evaluator::from_values`], with each strategy's moments computed elsewhere (the
-    /// engine's `strategy_stats` query): its standardized values are `moments[s].z(v)`, the
-    /// operations of `standardize.sql` over those moments.
+    /// engine's `strategy_stats` query): its standardized values come from those moments.
     ///
     /// # Panics
     /// When there is not one `Moments` per strategy (a caller's bug).
@@ -152,23 +204,22 @@ impl Evaluator {
         let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
         values.truncate(n_strategies * n_days);
         let row = |s: usize| n_days * s..n_days * (s + 1);
-        let moments: Vec<Moments> = match given {
+        let scales: Vec<Scale> = match given {
             Some(m) => {
                 assert_eq!(m.len(), n_strategies, "one Moments per strategy");
-                m
+                m.iter().map(Scale::of).collect()
             }
-            None => (0..n_strategies).into_par_iter().map(|s| Moments::of(&values[row(s)])).collect(),
+            None => (0..n_strategies).into_par_iter().map(|s| Scale::of(&Moments::of(&values[row(s)]))).collect(),
         };
-        let own_z = |s: usize| values[row(s)].iter().map(|&v| moments[s].z(v)).collect::<Vec<f64>>();
-        let zz = (0..n_strategies).into_par_iter().map(|s| squared_norm(&own_z(s))).collect();
-        let small = 2 * 8 * n_strategies * n_days <= STORE_Z_MAX_BYTES;
-        let panel = small.then(|| {
-            (0..n_strategies)
-                .into_par_iter()
-                .flat_map_iter(|s| values[row(s)].iter().copied().chain(own_z(s)))
-                .collect()
-        });
-        Evaluator { metric, penalty, balance, n_days, n_strategies, values, moments, panel, zz }
+        let strategies = (0..n_strategies)
+            .into_par_iter()
+            .map(|s| {
+                let scale = scales[s];
+                let zz = squared_norm(&values[row(s)].iter().map(|&v| scale.z(v)).collect::<Vec<f64>>());
+                Strategy { scale, zz }
+            })
+            .collect();
+        Evaluator { metric, penalty, balance, n_days, n_strategies, values, strategies, isa: Isa::detect() }
     }
 
     /// The P&L values, strategy by strategy (those of whole strategies only).
@@ -176,10 +227,10 @@ impl Evaluator {
         self.values
     }
 
-    /// This evaluator computing its standardized values on the fly: the layout of data beyond
-    /// [`STORE_Z_MAX_BYTES`], for tests and benchmarks of it on small data. Scores do not change.
-    pub fn computing_z(mut self) -> Self {
-        self.panel = None;
+    /// This evaluator summing rows with the baseline instruction set only, whatever the CPU
+    /// has: for tests that every choice gives the same bits, and for benchmarks.
+    pub fn baseline_isa(mut self) -> Self {
+        self.isa = Isa::Baseline;
         self
     }
 
@@ -205,81 +256,67 @@ impl Evaluator {
         &self.values[s as usize * self.n_days..(s as usize + 1) * self.n_days]
     }
 
-    /// The standardized column of strategy `s` (zeros for a flat strategy).
-    pub fn standardized(&self, s: u32) -> Cow<'_, [f64]> {
-        match &self.panel {
-            Some(panel) => {
-                Cow::Borrowed(&panel[(2 * s as usize + 1) * self.n_days..(2 * s as usize + 2) * self.n_days])
-            }
-            None => Cow::Owned(self.returns(s).iter().map(|&v| self.moments[s as usize].z(v)).collect()),
-        }
+    /// Strategy `s`'s standardization.
+    pub fn scale(&self, s: u32) -> Scale {
+        self.strategies[s as usize].scale
     }
 
-    /// Adds strategy `s`'s P&L to `acc[..d]` and its standardized values to `acc[d..]`.
-    #[inline]
-    pub(crate) fn add_row(&self, acc: &mut [f64], s: u32) {
-        let d = self.n_days;
-        if let Some(panel) = &self.panel {
-            let row = &panel[2 * s as usize * d..2 * (s as usize + 1) * d];
-            acc.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-            return;
-        }
-        let x = self.returns(s);
-        let (r, z) = acc.split_at_mut(d);
-        let m = self.moments[s as usize];
-        if m.flat {
-            // A flat strategy adds zeros: its standardized sums stay as they are.
-            r.iter_mut().zip(x).for_each(|(a, v)| *a += v);
-        } else {
-            for ((a, b), &v) in r.iter_mut().zip(z.iter_mut()).zip(x) {
-                *a += v;
-                *b += (v - m.mean) / m.norm;
-            }
-        }
+    /// The standardized column of strategy `s` (zeros for a flat strategy).
+    pub fn standardized(&self, s: u32) -> Vec<f64> {
+        let mut z = vec![0.0; self.n_days];
+        self.z_row(s, &mut z);
+        z
     }
 
     /// Writes strategy `s`'s standardized values into `out` (`n_days` values).
     #[inline]
     pub(crate) fn z_row(&self, s: u32, out: &mut [f64]) {
-        match &self.panel {
-            Some(_) => out.copy_from_slice(&self.standardized(s)),
-            None => {
-                let m = self.moments[s as usize];
-                out.iter_mut().zip(self.returns(s)).for_each(|(z, &v)| *z = m.z(v));
-            }
-        }
+        let m = self.strategies[s as usize].scale;
+        out.iter_mut().zip(self.returns(s)).for_each(|(z, &v)| *z = m.z(v));
     }
 
-    /// Asks the memory system for strategy `s`'s row ahead of its use (a hint; no effect on
-    /// results).
-    #[inline]
+    /// Asks the memory system for strategy `s`'s row and constants ahead of their use (a hint;
+    /// no effect on results).
+    #[inline(always)]
     fn prefetch(&self, s: u32) {
         #[cfg(target_arch = "x86_64")]
-        for line in self.returns(s).chunks(8) {
-            // SAFETY: a prefetch hint for an address inside `values`; it reads nothing.
-            unsafe { std::arch::x86_64::_mm_prefetch(line.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0) };
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let consts: *const Strategy = &self.strategies[s as usize];
+            // SAFETY: prefetch hints for addresses inside `strategies` and `values`; they read
+            // nothing.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(consts.cast()) };
+            for line in self.returns(s).chunks(8) {
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = s;
     }
 
-    /// The [returns | z] rows side by side, `2 * n_days` values per strategy: the layout the
-    /// GPU kernels read (built for their one upload).
-    pub fn panel(&self) -> Vec<f64> {
-        if let Some(panel) = &self.panel {
-            return panel.clone();
-        }
-        let mut panel = Vec::with_capacity(2 * self.values.len());
-        for s in 0..self.n_strategies as u32 {
-            panel.extend_from_slice(self.returns(s));
-            panel.extend_from_slice(&self.standardized(s));
-        }
-        panel
+    /// The P&L values, strategy by strategy (`n_days` each): the rows the GPU kernels read.
+    pub fn values(&self) -> &[f64] {
+        &self.values
     }
 
-    /// |z|^2 of each strategy, summed in day order (1, or 0 for a flat one).
-    pub fn squared_norms(&self) -> &[f64] {
-        &self.zz
+    /// Each strategy's constants as the GPU kernels read them, 4 doubles per strategy: mean,
+    /// inverse norm, |z|^2, and 1 for a flat strategy (0 otherwise).
+    pub fn strategy_constants(&self) -> Vec<f64> {
+        self.strategies
+            .iter()
+            .flat_map(|s| [s.scale.mean, s.scale.inv_norm, s.zz, if s.scale.flat { 1.0 } else { 0.0 }])
+            .collect()
+    }
+
+    /// |z|^2 of each strategy, summed in day order (1 up to rounding, or 0 for a flat one).
+    pub fn squared_norms(&self) -> Vec<f64> {
+        self.strategies.iter().map(|s| s.zz).collect()
+    }
+
+    /// |z|^2 of strategy `s`.
+    #[inline]
+    pub(crate) fn zz(&self, s: u32) -> f64 {
+        self.strategies[s as usize].zz
     }
 
     pub fn scratch(&self) -> Scratch {
@@ -287,19 +324,71 @@ impl Evaluator {
         Scratch { acc: vec![0.0; 2 * self.n_days], p: vec![0.0; self.n_days], counts: vec![0; n_labels] }
     }
 
-    /// Scores one portfolio of distinct strategy indices.
-    pub fn evaluate(&self, portfolio: &[u32], s: &mut Scratch) -> Eval {
-        s.acc.iter_mut().for_each(|a| *a = 0.0);
+    /// Sums the members' rows, P&L into `acc[..d]` and standardized values into `acc[d..]`, in
+    /// member order; returns the sum of their |z|^2.
+    #[inline]
+    fn sum_rows(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64]) -> f64 {
+        match self.isa {
+            // SAFETY: `Isa::detect` found the instructions these variants are compiled for.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { self.sum_rows_avx512(portfolio, next, acc) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { self.sum_rows_avx2(portfolio, next, acc) },
+            Isa::Baseline => self.sum_rows_body(portfolio, next, acc),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn sum_rows_avx512(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64]) -> f64 {
+        self.sum_rows_body(portfolio, next, acc)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn sum_rows_avx2(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64]) -> f64 {
+        self.sum_rows_body(portfolio, next, acc)
+    }
+
+    /// [`Evaluator::sum_rows`], compiled into each instruction set's variant. The rows three
+    /// members ahead are prefetched while one is summed, running on into `next` (the
+    /// candidate scored after this one, if any) near the end.
+    #[inline(always)]
+    fn sum_rows_body(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64]) -> f64 {
+        let (r, z) = acc.split_at_mut(self.n_days);
+        r.fill(0.0);
+        z.fill(0.0);
         let mut zz = 0.0;
+        let k = portfolio.len();
         for (j, &i) in portfolio.iter().enumerate() {
-            if let Some(&ahead) = portfolio.get(j + PREFETCH_AHEAD)
-                && self.panel.is_none()
-            {
+            if let Some(&ahead) = portfolio.get(j + PREFETCH_AHEAD).or_else(|| next.get(j + PREFETCH_AHEAD - k)) {
                 self.prefetch(ahead);
             }
-            self.add_row(&mut s.acc, i);
-            zz += self.zz[i as usize];
+            let x = self.returns(i);
+            let Strategy { scale: m, zz: own } = self.strategies[i as usize];
+            if m.flat {
+                // A flat strategy adds zeros: its standardized sums stay as they are.
+                r.iter_mut().zip(x).for_each(|(a, v)| *a += v);
+            } else {
+                for ((a, b), &v) in r.iter_mut().zip(z.iter_mut()).zip(x) {
+                    *a += v;
+                    *b += (v - m.mean) * m.inv_norm;
+                }
+            }
+            zz += own;
         }
+        zz
+    }
+
+    /// Scores one portfolio of distinct strategy indices.
+    pub fn evaluate(&self, portfolio: &[u32], s: &mut Scratch) -> Eval {
+        self.evaluate_before(portfolio, &[], s)
+    }
+
+    /// [`Evaluator::evaluate`], prefetching the first rows of `next`, the candidate to be
+    /// scored after this one.
+    fn evaluate_before(&self, portfolio: &[u32], next: &[u32], s: &mut Scratch) -> Eval {
+        let zz = self.sum_rows(portfolio, next, &mut s.acc);
         if let Some(b) = &self.balance {
             s.counts.iter_mut().for_each(|c| *c = 0);
             portfolio.iter().for_each(|&i| s.counts[b.labels[i as usize] as usize] += 1);
@@ -310,10 +399,13 @@ impl Evaluator {
 
     /// Scores many portfolios in parallel; `min_batch` candidates at least per rayon task.
     pub fn evaluate_batch(&self, portfolios: &[Vec<u32>], min_batch: usize) -> Vec<Eval> {
-        portfolios
-            .par_iter()
+        (0..portfolios.len())
+            .into_par_iter()
             .with_min_len(min_batch.max(1))
-            .map_init(|| self.scratch(), |s, pf| self.evaluate(pf, s))
+            .map_init(
+                || self.scratch(),
+                |s, i| self.evaluate_before(&portfolios[i], portfolios.get(i + 1).map_or(&[], |p| p), s),
+            )
             .collect()
     }
 
@@ -388,33 +480,65 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn stored_and_computed_z_give_the_same_bits() {
-        let mut values = data(40, 30, 9);
-        values[2 * 30..3 * 30].iter_mut().for_each(|v| *v = 0.1); // flat, rounding noise
-        values[7 * 30 + 4] = f64::NAN;
+    fn every_instruction_set_gives_the_same_bits() {
+        // 37 days: whole vectors and a partial one for every width.
+        let mut values = data(40, 37, 9);
+        values[2 * 37..3 * 37].iter_mut().for_each(|v| *v = 0.1); // flat, rounding noise
+        values[7 * 37 + 4] = f64::NAN;
+        values[11 * 37 + 5] = f64::INFINITY;
         let balance = Balance {
             labels: (0..40).map(|i| (i % 2) as u16).collect(),
             desired: vec![(1, 2)],
             factor: 0.5,
             n_labels: 2,
         };
-        let stored = Evaluator::new(&values, 30, Metric::Expectancy, Penalty::default(), Some(balance.clone()));
-        let computed = Evaluator::new(&values, 30, Metric::Expectancy, Penalty::default(), Some(balance)).computing_z();
-        assert!(stored.panel.is_some() && computed.panel.is_none());
+        let detected = Evaluator::new(&values, 37, Metric::Expectancy, Penalty::default(), Some(balance.clone()));
+        let baseline =
+            Evaluator::new(&values, 37, Metric::Expectancy, Penalty::default(), Some(balance)).baseline_isa();
+        assert_eq!(baseline.isa, Isa::Baseline);
         let pfs: Vec<Vec<u32>> = (0..60).map(|i| vec![i % 40, (i * 7 + 2) % 40, 2, (i * 3 + 7) % 40]).collect();
         let pfs: Vec<Vec<u32>> = pfs.into_iter().filter(|p| (1..p.len()).all(|j| !p[..j].contains(&p[j]))).collect();
-        let (a, b) = (stored.evaluate_batch(&pfs, 4), computed.evaluate_batch(&pfs, 4));
-        for (x, y) in a.iter().zip(&b) {
-            assert!(
-                x.fitness.to_bits() == y.fitness.to_bits() || (x.fitness.is_nan() && y.fitness.is_nan()),
-                "{x:?} {y:?}"
-            );
-            assert!(x.avg_corr.to_bits() == y.avg_corr.to_bits() || (x.avg_corr.is_nan() && y.avg_corr.is_nan()));
+        let bits = |e: &Eval| [e.fitness.to_bits(), e.base_fitness.to_bits(), e.avg_corr.to_bits()];
+        let (a, b) = (detected.evaluate_batch(&pfs, 4), baseline.evaluate_batch(&pfs, 4));
+        assert_eq!(a.iter().map(bits).collect::<Vec<_>>(), b.iter().map(bits).collect::<Vec<_>>());
+        // And one at a time (no next candidate to prefetch) as in a batch.
+        let mut s = detected.scratch();
+        for (pf, e) in pfs.iter().zip(&a) {
+            assert_eq!(bits(&detected.evaluate(pf, &mut s)), bits(e));
         }
-        let bits = |z: &[f64]| z.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        for s in 0..40u32 {
-            assert_eq!(bits(&stored.standardized(s)), bits(&computed.standardized(s)), "strategy {s}");
+    }
+
+    #[test]
+    fn standardized_values_are_the_scaled_deviations_and_the_gpu_constants_hold_them() {
+        let mut values = data(9, 13, 3);
+        values[4 * 13..5 * 13].iter_mut().for_each(|v| *v = -2.5); // flat
+        let ev = Evaluator::new(&values, 13, Metric::Roi, Penalty::default(), None);
+        for s in 0..9u32 {
+            let m = Moments::of(ev.returns(s));
+            let want: Vec<f64> =
+                ev.returns(s).iter().map(|&v| if m.flat { 0.0 } else { (v - m.mean) * (1.0 / m.norm) }).collect();
+            assert_eq!(ev.standardized(s), want, "strategy {s}");
+            // Within rounding of standardize's division.
+            for (z, v) in ev.standardized(s).iter().zip(ev.returns(s)) {
+                assert!((z - m.z(*v)).abs() <= 4.0 * f64::EPSILON * m.z(*v).abs().max(f64::MIN_POSITIVE));
+            }
         }
+        // The sums are the rows and their standardized values added in member order.
+        let pf = [3u32, 4, 0, 8];
+        let mut acc = vec![0.0; 26];
+        for &i in &pf {
+            let row = ev.returns(i).iter().copied().chain(ev.standardized(i));
+            acc.iter_mut().zip(row).for_each(|(a, x)| *a += x);
+        }
+        let mut s = ev.scratch();
+        ev.evaluate(&pf, &mut s);
+        assert_eq!(s.acc, acc);
+        // The constants the GPU reads.
+        let consts = ev.strategy_constants();
+        assert_eq!(consts.len(), 4 * 9);
+        let scale = ev.scale(3);
+        assert_eq!(consts[12..16], [scale.mean, scale.inv_norm, ev.squared_norms()[3], 0.0]);
+        assert_eq!((consts[18], consts[19]), (0.0, 1.0));
     }
 
     #[test]
@@ -424,22 +548,22 @@ pub(crate) mod tests {
         let local = Evaluator::new(&values, 9, Metric::Ratio, Penalty::default(), None);
         let own: Vec<Moments> = values.chunks(9).map(Moments::of).collect();
         let given = Evaluator::with_moments(values.clone(), own.clone(), 9, Metric::Ratio, Penalty::default(), None);
-        assert_eq!(given.panel, local.panel);
+        assert_eq!(given.strategy_constants(), local.strategy_constants());
         let pf = [0u32, 2, 5, 11];
         assert_eq!(local.evaluate(&pf, &mut local.scratch()), given.evaluate(&pf, &mut given.scratch()));
         // Other moments give other standardized values: they, not the own ones, are used.
         let mut other = own;
         other[5].norm *= 2.0;
         let moved = Evaluator::with_moments(values.clone(), other.clone(), 9, Metric::Ratio, Penalty::default(), None);
-        let want: Vec<f64> = values[5 * 9..6 * 9].iter().map(|&v| other[5].z(v)).collect();
-        assert_eq!(moved.standardized(5).as_ref(), want.as_slice());
+        let want: Vec<f64> = values[5 * 9..6 * 9].iter().map(|&v| Scale::of(&other[5]).z(v)).collect();
+        assert_eq!(moved.standardized(5), want);
         assert_ne!(
             moved.evaluate(&pf, &mut moved.scratch()).avg_corr,
             local.evaluate(&pf, &mut local.scratch()).avg_corr
         );
         assert_eq!(moved.into_values(), values);
         let owned = Evaluator::from_values(values.clone(), 9, Metric::Ratio, Penalty::default(), None);
-        assert_eq!(owned.panel, local.panel);
+        assert_eq!(owned.strategy_constants(), local.strategy_constants());
         assert_eq!(owned.into_values(), values);
     }
 

@@ -56,16 +56,20 @@ impl SeriesStats {
     pub fn push(&mut self, x: f64) -> f64 {
         self.days += 1;
         self.sum += x;
-        self.peak = self.peak.max(self.sum);
+        // `f64::max` as one compare-and-pick (a single instruction where f64::max needs three):
+        // a NaN operand loses either way, and the two differ only on NaN `peak` or
+        // `max_drawdown`, which neither can be (they start at -inf and 0).
+        self.peak = if self.sum > self.peak { self.sum } else { self.peak };
         let fall = self.peak - self.sum;
-        self.max_drawdown = self.max_drawdown.max(fall);
-        if x > 0.0 {
-            self.wins += 1;
-            self.gains += x;
-        } else if x < 0.0 {
-            self.losses += 1;
-            self.pains += x;
-        }
+        self.max_drawdown = if fall > self.max_drawdown { fall } else { self.max_drawdown };
+        // Without branches (a day's sign is a coin flip to the branch predictor): a day that
+        // is not a win adds +0.0 to `gains`, which leaves every value it can hold (+0.0, a
+        // positive sum, inf, NaN) as it is; `pains` alike, which is never -0.0.
+        let (win, loss) = (x > 0.0, x < 0.0);
+        self.wins += usize::from(win);
+        self.gains += if win { x } else { 0.0 };
+        self.losses += usize::from(loss);
+        self.pains += if loss { x } else { 0.0 };
         self.sum - self.peak
     }
 
@@ -142,6 +146,68 @@ mod tests {
         assert_eq!(eq, [1.0, -1.0, 2.0, 1.5]);
         assert_eq!(dd, [0.0, -2.0, 0.0, -0.5]);
         assert_eq!(dd.iter().copied().fold(0.0f64, f64::min), -SeriesStats::of(&[1.0, -2.0, 3.0, -0.5]).max_drawdown);
+    }
+
+    /// The recurrence as first written, with branches and `f64::max`.
+    fn branchy(r: &[f64]) -> SeriesStats {
+        let mut s = SeriesStats::default();
+        for &x in r {
+            s.days += 1;
+            s.sum += x;
+            s.peak = s.peak.max(s.sum);
+            s.max_drawdown = s.max_drawdown.max(s.peak - s.sum);
+            if x > 0.0 {
+                s.wins += 1;
+                s.gains += x;
+            } else if x < 0.0 {
+                s.losses += 1;
+                s.pains += x;
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn the_branchless_push_gives_the_branchy_bits() {
+        let special = [0.0, -0.0, 1.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 5e-324, -5e-324, 1e308];
+        let bits = |s: &SeriesStats| {
+            [s.sum, s.peak, s.max_drawdown, s.gains, s.pains]
+                .map(f64::to_bits)
+                .to_vec()
+                .into_iter()
+                .chain([s.days as u64, s.wins as u64, s.losses as u64])
+                .collect::<Vec<u64>>()
+        };
+        // Every pair and triple of special values, then random series with ties and zeros.
+        let mut cases: Vec<Vec<f64>> = Vec::new();
+        for &a in &special {
+            for &b in &special {
+                cases.push(vec![a, b]);
+                for &c in &special {
+                    cases.push(vec![a, b, c]);
+                }
+            }
+        }
+        let mut x = 7u64;
+        for len in 1..60 {
+            cases.push(
+                (0..len)
+                    .map(|_| {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        ((x >> 33) % 7) as f64 - 3.0
+                    })
+                    .collect(),
+            );
+        }
+        for r in &cases {
+            let nan_aware = |v: Vec<u64>| v.into_iter().map(|b| if f64::from_bits(b).is_nan() { u64::MAX } else { b });
+            assert!(
+                nan_aware(bits(&SeriesStats::of(r))).eq(nan_aware(bits(&branchy(r)))),
+                "{r:?}: {:?} vs {:?}",
+                SeriesStats::of(r),
+                branchy(r)
+            );
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub struct Kernel {
 
 use Param::{F64, I32, Ptr};
 
-/// `ht_batch_fitness(panel, zz, d, members, batch, k, metric, penalty_weight,
+/// `ht_batch_fitness(rows, consts, d, members, batch, k, metric, penalty_weight,
 /// drawdown_threshold, labels, desired, n_desired, balance_factor, out)`.
 pub const BATCH_FITNESS: Kernel = Kernel {
     name: "ht_batch_fitness",
@@ -40,7 +40,7 @@ pub const BATCH_FITNESS: Kernel = Kernel {
     file: "fitness.cu",
 };
 
-/// `ht_swap_fitness(panel, zz, d, base_acc, base_zz, members, k, positions, incoming, n_swaps,
+/// `ht_swap_fitness(rows, consts, d, base_acc, base_zz, members, k, positions, incoming, n_swaps,
 /// metric, penalty_weight, drawdown_threshold, labels, desired, n_desired, balance_factor, out)`.
 pub const SWAP_FITNESS: Kernel = Kernel {
     name: "ht_swap_fitness",

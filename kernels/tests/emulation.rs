@@ -94,7 +94,7 @@ fn encode_case(buf: &mut Vec<u8>, kernel: u32, c: &Case, k: usize, count: usize,
     for x in [ev.penalty().weight, ev.penalty().drawdown_threshold, factor] {
         buf.extend(x.to_le_bytes());
     }
-    ev.panel().iter().chain(ev.squared_norms()).for_each(|x| buf.extend(x.to_le_bytes()));
+    ev.values().iter().chain(&ev.strategy_constants()).for_each(|x| buf.extend(x.to_le_bytes()));
     if let Some(l) = labels {
         l.iter().for_each(|x| buf.extend(x.to_le_bytes()));
     }
@@ -202,17 +202,16 @@ fn swap_kernel_gives_the_cpu_bits() {
 
 #[test]
 fn a_broken_kernel_fails_the_comparison() {
-    // A copy of the sources whose lanes skip the last column: the last partial warp's work.
+    // A copy of the sources whose lanes skip the last day: the last partial warp's work.
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("emulation_broken");
     std::fs::create_dir_all(dir.join("emulation")).unwrap();
     for f in ["series.cuh", "fitness.cu", "swap.cu", "emulation/cuda_emulation.h", "emulation/runner.cpp"] {
         std::fs::copy(Path::new(CUDA).join(f), dir.join(f)).unwrap();
     }
     let fitness = std::fs::read_to_string(dir.join("fitness.cu")).unwrap();
-    let needle = "for (int c = lane; c < width; c += 32) acc[c] += row[c];";
+    let needle = "for (int c = lane; c < d; c += 32) {\n            const double x = row[c];";
     assert!(fitness.contains(needle), "the mutation's target moved: update this test");
-    std::fs::write(dir.join("fitness.cu"), fitness.replace(needle, &needle.replace("c < width", "c < width - 1")))
-        .unwrap();
+    std::fs::write(dir.join("fitness.cu"), fitness.replace(needle, &needle.replace("c < d;", "c < d - 1;"))).unwrap();
     let broken = build_runner(&dir, &dir);
     assert!(!batch_differences(&broken).is_empty(), "a kernel that drops a column passed the comparison");
 }

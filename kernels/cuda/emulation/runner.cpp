@@ -3,7 +3,7 @@
 //
 // Input, little-endian: u32 kernel (0 ht_batch_fitness, 1 ht_swap_fitness); i32 n, d, k,
 // count (candidates or swaps), metric, n_desired, has_labels, block_threads; f64
-// penalty_weight, drawdown_threshold, balance_factor; f64 panel[n * 2d]; f64 zz[n];
+// penalty_weight, drawdown_threshold, balance_factor; f64 rows[n * d]; f64 consts[4n];
 // u16 labels[n] when has_labels; i32 desired[2 * n_desired]; then for kernel 0 u32
 // members[count * k], for kernel 1 f64 base_acc[2d], f64 base_zz, u32 members[k],
 // i32 positions[count], u32 incoming[count]. Output: f64 out[count * 3].
@@ -37,8 +37,8 @@ int main() {
     const int n = ints[0], d = ints[1], k = ints[2], count = ints[3], metric = ints[4], n_desired = ints[5],
               has_labels = ints[6], block = ints[7];
     const auto reals = read<double>(3);
-    const auto panel = read<double>((std::size_t)n * 2 * d);
-    const auto zz = read<double>(n);
+    const auto rows = read<double>((std::size_t)n * d);
+    const auto consts = read<double>(4 * (std::size_t)n);
     const auto labels = read<unsigned short>(has_labels ? n : 0);
     const auto desired = read<int>(2 * (std::size_t)n_desired);
     std::vector<double> out((std::size_t)count * 3, -7.0);
@@ -49,7 +49,7 @@ int main() {
     if (kernel == 0) {
         const auto members = read<unsigned>((std::size_t)count * k);
         emu::launch(grid, block, shared, [&] {
-            ht_batch_fitness(panel.data(), zz.data(), d, members.data(), count, k, metric, reals[0], reals[1], l,
+            ht_batch_fitness(rows.data(), consts.data(), d, members.data(), count, k, metric, reals[0], reals[1], l,
                              desired.data(), n_desired, reals[2], out.data());
         });
     } else {
@@ -59,7 +59,7 @@ int main() {
         const auto positions = read<int>(count);
         const auto incoming = read<unsigned>(count);
         emu::launch(grid, block, shared, [&] {
-            ht_swap_fitness(panel.data(), zz.data(), d, base_acc.data(), base_zz, members.data(), k,
+            ht_swap_fitness(rows.data(), consts.data(), d, base_acc.data(), base_zz, members.data(), k,
                             positions.data(), incoming.data(), count, metric, reals[0], reals[1], l,
                             desired.data(), n_desired, reals[2], out.data());
         });

@@ -1,5 +1,5 @@
-//! Batch fitness and swap moves on the GPU: the [returns | z] panel, the |z|^2 column and the
-//! balance labels go up once per run; per batch only member indices go up and three doubles
+//! Batch fitness and swap moves on the GPU: the P&L rows, each strategy's constants (mean,
+//! inverse norm, |z|^2, flat) and the balance labels go up once per run; per batch only member indices go up and three doubles
 //! per candidate come down. The bytes moved each way are counted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +22,7 @@ const MAX_CHUNK: usize = 1 << 20;
 /// Bytes moved between host and device, and evaluations done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Traffic {
-    /// Uploaded once: panel, |z|^2, labels.
+    /// Uploaded once: P&L rows, strategy constants, labels.
     pub setup_bytes_up: u64,
     /// Member indices, swap lists and portfolio sums, per batch.
     pub bytes_up: u64,
@@ -43,8 +43,8 @@ impl Traffic {
 /// One evaluator's data on one GPU.
 pub struct GpuFitness {
     gpu: Arc<Gpu>,
-    panel: CudaSlice<f64>,
-    zz: CudaSlice<f64>,
+    rows: CudaSlice<f64>,
+    consts: CudaSlice<f64>,
     labels: CudaSlice<u16>,
     desired: CudaSlice<i32>,
     n_desired: i32,
@@ -77,13 +77,12 @@ fn to_i32(v: usize, what: &'static str) -> Result<i32, GpuError> {
 }
 
 impl GpuFitness {
-    /// Uploads `ev`'s panel, |z|^2 column and balance labels.
+    /// Uploads `ev`'s P&L rows, strategy constants and balance labels.
     pub fn new(gpu: Arc<Gpu>, ev: &Evaluator) -> Result<GpuFitness, GpuError> {
         let s = &gpu.stream;
-        let up = GpuError::driver("uploading the panel");
-        let panel_rows = ev.panel();
-        let panel = s.clone_htod(&panel_rows).map_err(up)?;
-        let zz = s.clone_htod(ev.squared_norms()).map_err(GpuError::driver("uploading |z|^2"))?;
+        let rows = s.clone_htod(ev.values()).map_err(GpuError::driver("uploading the P&L rows"))?;
+        let constants = ev.strategy_constants();
+        let consts = s.clone_htod(&constants).map_err(GpuError::driver("uploading the strategy constants"))?;
         let (labels, desired, factor): (Vec<u16>, Vec<i32>, f64) = match ev.balance() {
             Some(b) => (
                 b.labels.clone(),
@@ -96,13 +95,12 @@ impl GpuFitness {
             None => (vec![0], vec![0, 0], 0.0),
         };
         let n_desired = if ev.balance().is_some() { desired.len() / 2 } else { 0 };
-        let setup_bytes =
-            (8 * (panel_rows.len() + ev.squared_norms().len()) + 2 * labels.len() + 4 * desired.len()) as u64;
+        let setup_bytes = (8 * (ev.values().len() + constants.len()) + 2 * labels.len() + 4 * desired.len()) as u64;
         let labels = s.clone_htod(&labels).map_err(GpuError::driver("uploading labels"))?;
         let desired = s.clone_htod(&desired).map_err(GpuError::driver("uploading labels"))?;
         Ok(GpuFitness {
-            panel,
-            zz,
+            rows,
+            consts,
             labels,
             desired,
             n_desired: to_i32(n_desired, "desired labels")?,
@@ -205,7 +203,7 @@ impl GpuFitness {
             let f = self.gpu.function(&BATCH_FITNESS)?;
             let (batch, kk) = (to_i32(chunk.len(), "batch")?, to_i32(k, "portfolio size")?);
             let mut args = Args::new(s, &f, &BATCH_FITNESS);
-            args.buffer(&self.panel).buffer(&self.zz).int(&self.d).buffer(&members_dev).int(&batch).int(&kk);
+            args.buffer(&self.rows).buffer(&self.consts).int(&self.d).buffer(&members_dev).int(&batch).int(&kk);
             self.rule(&mut args).buffer_mut(&mut out).launch(self.config(chunk.len()))?;
             evals.extend(self.scores(&out, 4 * members.len())?);
         }
@@ -244,7 +242,13 @@ impl GpuFitness {
         let (kk, count, base_zz) =
             (to_i32(k, "portfolio size")?, to_i32(swaps.len(), "swaps")?, inc.sum_squared_norms());
         let mut args = Args::new(s, &f, &SWAP_FITNESS);
-        args.buffer(&self.panel).buffer(&self.zz).int(&self.d).buffer(&sums).real(&base_zz).buffer(&members).int(&kk);
+        args.buffer(&self.rows)
+            .buffer(&self.consts)
+            .int(&self.d)
+            .buffer(&sums)
+            .real(&base_zz)
+            .buffer(&members)
+            .int(&kk);
         args.buffer(&positions_dev).buffer(&incoming_dev).int(&count);
         self.rule(&mut args).buffer_mut(&mut out).launch(self.config(swaps.len()))?;
         self.scores(&out, 8 * inc.sums().len() + 8 + 4 * (k + 2 * swaps.len()))

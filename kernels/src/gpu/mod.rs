@@ -6,7 +6,7 @@
 //! - [`device`]: `--device auto|cpu|cuda[:N]`, opening a GPU (never a panic when a library or
 //!   a device is missing), what it is (the device report).
 //! - [`launch`]: launch arguments checked against the kernels' signatures.
-//! - [`fitness`]: batch fitness and swap moves on the GPU, the panel uploaded once, bytes
+//! - [`fitness`]: batch fitness and swap moves on the GPU, the P&L rows uploaded once, bytes
 //!   moved counted.
 //! - [`corr`]: the correlation product `Z Z^T` through cuBLAS, streamed in blocks of rows.
 

@@ -8,11 +8,14 @@
 //!   portfolio only, and the series recurrence with branches on each day's sign and `f64::max`;
 //! - `evaluator`: today's [`Evaluator`] and [`Incremental`]: `(x - mean) * inv_norm`, row sums
 //!   compiled for the widest vectors the CPU has, the prefetch running on into the next
-//!   candidate with each strategy's constants, a branchless recurrence.
+//!   candidate with each strategy's constants, the values on 2 MiB pages where the OS allows,
+//!   a branchless recurrence.
 //!
 //! - `rows_only`: the floor of any layout that reads the members' P&L rows: the 50 rows summed
-//!   (with the same prefetch), no standardized values, no scoring. At production shape the
-//!   rows come from memory, so this is about the rate the machine's memory allows.
+//!   (with the same prefetch), no standardized values, no scoring, over the evaluator's values
+//!   (on 2 MiB pages where the OS allows: the bench prints how many); `rows_only_4k_pages`
+//!   the same over the values as allocated. At production shape the rows come from memory, so
+//!   these are about the rates the machine's memory allows.
 //!
 //! Run with `cargo bench -p heavytune-kernels --bench cpu_layout`; criterion prints the
 //! evaluations per second of each (`thrpt`).
@@ -99,20 +102,6 @@ impl OldLayout<'_> {
         Self::finish(acc, portfolio.len(), zz, p)
     }
 
-    /// The members' P&L rows summed, nothing else (the same prefetch; baseline vectors, as
-    /// memory, not arithmetic, sets this rate).
-    fn rows_only(&self, portfolio: &[u32], acc: &mut [f64]) -> f64 {
-        let r = &mut acc[..D];
-        r.fill(0.0);
-        for (j, &i) in portfolio.iter().enumerate() {
-            if let Some(&ahead) = portfolio.get(j + 3) {
-                self.prefetch(ahead);
-            }
-            r.iter_mut().zip(self.returns(i)).for_each(|(a, v)| *a += v);
-        }
-        r[0]
-    }
-
     /// The old single swap: the incoming row's z by division, the members' kept.
     fn try_swap(
         &self,
@@ -135,6 +124,25 @@ impl OldLayout<'_> {
         let zz = base_zz - self.zz[out as usize] + self.zz[incoming as usize];
         Self::finish(&scratch.acc, K, zz, &mut scratch.p)
     }
+}
+
+/// The members' P&L rows summed, nothing else (the same prefetch; baseline vectors, as
+/// memory, not arithmetic, sets this rate).
+fn rows_only(values: &[f64], portfolio: &[u32], acc: &mut [f64]) -> f64 {
+    let row = |s: u32| &values[s as usize * D..(s as usize + 1) * D];
+    let r = &mut acc[..D];
+    r.fill(0.0);
+    for (j, &i) in portfolio.iter().enumerate() {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(&ahead) = portfolio.get(j + 3) {
+            for line in row(ahead).chunks(8) {
+                // SAFETY: a prefetch hint inside `values`.
+                unsafe { std::arch::x86_64::_mm_prefetch(line.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0) };
+            }
+        }
+        r.iter_mut().zip(row(i)).for_each(|(a, v)| *a += v);
+    }
+    r[0]
 }
 
 struct Scratch {
@@ -182,6 +190,7 @@ fn bench(c: &mut Criterion) {
         .map(|(x, m)| squared_norm(&x.iter().map(|&v| m.z(v)).collect::<Vec<f64>>()))
         .collect();
     let old = OldLayout { values: &values, moments, zz };
+    eprintln!("evaluator: P&L values on {} pages of 2 MiB", ev.huge_pages());
 
     let mut g = c.benchmark_group("full_evaluations_size50_production");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -196,16 +205,18 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("evaluator", |b| b.iter(|| std::hint::black_box(ev.evaluate_batch(&portfolios, 64))));
-    g.bench_function("rows_only", |b| {
-        b.iter(|| {
-            let v: Vec<f64> = portfolios
-                .par_iter()
-                .with_min_len(64)
-                .map_init(scratch, |s, pf| old.rows_only(pf, &mut s.acc))
-                .collect();
-            std::hint::black_box(v)
-        })
-    });
+    for (name, rows) in [("rows_only", ev.values()), ("rows_only_4k_pages", &values[..])] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let v: Vec<f64> = portfolios
+                    .par_iter()
+                    .with_min_len(64)
+                    .map_init(scratch, |s, pf| rows_only(rows, pf, &mut s.acc))
+                    .collect();
+                std::hint::black_box(v)
+            })
+        });
+    }
     g.finish();
 
     let pf = portfolios[0].clone();

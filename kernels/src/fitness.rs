@@ -8,14 +8,16 @@
 //! compiled for the widest vectors the CPU has (AVX-512, AVX2 or the baseline, picked once per
 //! process) and give the same bits on each. The rows and constants three members ahead are
 //! prefetched while one is summed, running on into the next candidate of a batch. At
-//! production shape the rows do not stay in the caches, so the pass waits on memory
-//! (`benches/cpu_layout.rs` measures it against the layout it replaced). The average pairwise
-//! correlation is then `(|sum z|^2 - sum |z|^2) / (k (k - 1))`, with no strategy-by-strategy
-//! matrix. Batches run in parallel over rayon.
+//! production shape the rows do not stay in the caches, so the pass waits on memory; the
+//! values are put on 2 MiB pages where the OS allows ([`crate::pages`]), which saves the page
+//! walks of random rows (`benches/cpu_layout.rs` measures it against the layout it replaced).
+//! The average pairwise correlation is then `(|sum z|^2 - sum |z|^2) / (k (k - 1))`, with no
+//! strategy-by-strategy matrix. Batches run in parallel over rayon.
 
 use rayon::prelude::*;
 
 use crate::metrics::{Metric, base_fitness};
+use crate::pages::HugeVec;
 use crate::standardize::{Moments, squared_norm};
 
 /// Rows prefetched ahead of the one being summed.
@@ -151,8 +153,8 @@ pub struct Evaluator {
     pub(crate) balance: Option<Balance>,
     n_days: usize,
     n_strategies: usize,
-    /// P&L, strategy by strategy (`n_days` each).
-    values: Vec<f64>,
+    /// P&L, strategy by strategy (`n_days` each), on 2 MiB pages where the OS allows.
+    values: HugeVec,
     /// Each strategy's standardization and |z|^2.
     strategies: Vec<Strategy>,
     isa: Isa,
@@ -219,12 +221,13 @@ impl Evaluator {
                 Strategy { scale, zz }
             })
             .collect();
+        let values = HugeVec::new(values);
         Evaluator { metric, penalty, balance, n_days, n_strategies, values, strategies, isa: Isa::detect() }
     }
 
     /// The P&L values, strategy by strategy (those of whole strategies only).
     pub fn into_values(self) -> Vec<f64> {
-        self.values
+        self.values.into_vec()
     }
 
     /// This evaluator summing rows with the baseline instruction set only, whatever the CPU
@@ -253,7 +256,13 @@ impl Evaluator {
 
     /// Daily P&L of strategy `s`.
     pub fn returns(&self, s: u32) -> &[f64] {
-        &self.values[s as usize * self.n_days..(s as usize + 1) * self.n_days]
+        &self.values.as_slice()[s as usize * self.n_days..(s as usize + 1) * self.n_days]
+    }
+
+    /// How many 2 MiB pages back the P&L values (0 below [`crate::pages::MIN_BYTES`] or where
+    /// the OS refused).
+    pub fn huge_pages(&self) -> usize {
+        self.values.huge_pages()
     }
 
     /// Strategy `s`'s standardization.
@@ -296,7 +305,7 @@ impl Evaluator {
 
     /// The P&L values, strategy by strategy (`n_days` each): the rows the GPU kernels read.
     pub fn values(&self) -> &[f64] {
-        &self.values
+        self.values.as_slice()
     }
 
     /// Each strategy's constants as the GPU kernels read them, 4 doubles per strategy: mean,

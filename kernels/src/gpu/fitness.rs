@@ -1,6 +1,7 @@
 //! Batch fitness and swap moves on the GPU: the P&L rows, each strategy's constants (mean,
-//! inverse norm, |z|^2, flat) and the balance labels go up once per run; per batch only member indices go up and three doubles
-//! per candidate come down. The bytes moved each way are counted.
+//! inverse norm, |z|^2, flat) and the balance labels go up once per run; per batch only member
+//! indices go up and three doubles per candidate come down. The bytes moved each way are
+//! counted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

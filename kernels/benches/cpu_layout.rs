@@ -38,6 +38,22 @@ struct OldLayout<'a> {
     zz: Vec<f64>,
 }
 
+/// Strategy `s`'s row of `values`.
+fn row(values: &[f64], s: u32) -> &[f64] {
+    &values[s as usize * D..(s as usize + 1) * D]
+}
+
+/// Asks for strategy `s`'s row ahead of its use, every line (the old layout's prefetch).
+fn prefetch_row(values: &[f64], s: u32) {
+    #[cfg(target_arch = "x86_64")]
+    for line in row(values, s).chunks(8) {
+        // SAFETY: a prefetch hint inside `values`.
+        unsafe { std::arch::x86_64::_mm_prefetch(line.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (values, s);
+}
+
 /// The old series recurrence (branches on the sign, `f64::max`).
 fn old_series(r: &[f64]) -> SeriesStats {
     let mut s = SeriesStats::default();
@@ -60,15 +76,7 @@ fn old_series(r: &[f64]) -> SeriesStats {
 
 impl OldLayout<'_> {
     fn returns(&self, s: u32) -> &[f64] {
-        &self.values[s as usize * D..(s as usize + 1) * D]
-    }
-
-    fn prefetch(&self, s: u32) {
-        #[cfg(target_arch = "x86_64")]
-        for line in self.returns(s).chunks(8) {
-            // SAFETY: a prefetch hint inside `values`.
-            unsafe { std::arch::x86_64::_mm_prefetch(line.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0) };
-        }
+        row(self.values, s)
     }
 
     fn finish(acc: &[f64], k: usize, zz: f64, p: &mut [f64]) -> f64 {
@@ -84,7 +92,7 @@ impl OldLayout<'_> {
         let mut zz = 0.0;
         for (j, &i) in portfolio.iter().enumerate() {
             if let Some(&ahead) = portfolio.get(j + 3) {
-                self.prefetch(ahead);
+                prefetch_row(self.values, ahead);
             }
             let (r, z) = acc.split_at_mut(D);
             let m = self.moments[i as usize];
@@ -129,18 +137,13 @@ impl OldLayout<'_> {
 /// The members' P&L rows summed, nothing else (the same prefetch; baseline vectors, as
 /// memory, not arithmetic, sets this rate).
 fn rows_only(values: &[f64], portfolio: &[u32], acc: &mut [f64]) -> f64 {
-    let row = |s: u32| &values[s as usize * D..(s as usize + 1) * D];
     let r = &mut acc[..D];
     r.fill(0.0);
     for (j, &i) in portfolio.iter().enumerate() {
-        #[cfg(target_arch = "x86_64")]
         if let Some(&ahead) = portfolio.get(j + 3) {
-            for line in row(ahead).chunks(8) {
-                // SAFETY: a prefetch hint inside `values`.
-                unsafe { std::arch::x86_64::_mm_prefetch(line.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0) };
-            }
+            prefetch_row(values, ahead);
         }
-        r.iter_mut().zip(row(i)).for_each(|(a, v)| *a += v);
+        r.iter_mut().zip(row(values, i)).for_each(|(a, v)| *a += v);
     }
     r[0]
 }

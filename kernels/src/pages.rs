@@ -14,8 +14,8 @@ const HUGE: usize = 2 << 20;
 
 /// Values on 2 MiB pages: the vector is moved up inside its own allocation so that the values
 /// start at a 2 MiB boundary, and every 2 MiB page they touch is asked to be a huge page (so
-/// no row falls on small pages at either end). The moved-up part costs at most 2 MiB of
-/// address space and the last page's padding at most 2 MiB of memory.
+/// no row falls on small pages at either end). The room for the move and the last page's
+/// padding cost at most 2 MiB of memory each.
 #[derive(Debug)]
 pub struct HugeVec {
     buf: Vec<f64>,

@@ -9,7 +9,8 @@
 //! - `evaluator`: today's [`Evaluator`] and [`Incremental`]: `(x - mean) * inv_norm`, row sums
 //!   compiled for the widest vectors the CPU has, the prefetch running on into the next
 //!   candidate with each strategy's constants, the values on 2 MiB pages where the OS allows,
-//!   a branchless recurrence.
+//!   a branchless recurrence, and in a batch each candidate's scoring spread over the next
+//!   candidate's row sums.
 //!
 //! - `rows_only`: the floor of any layout that reads the members' P&L rows: the 50 rows summed
 //!   (with the same prefetch), no standardized values, no scoring, over the evaluator's values

@@ -12,12 +12,16 @@
 //! values are put on 2 MiB pages where the OS allows ([`crate::pages`]), which saves the page
 //! walks of random rows (`benches/cpu_layout.rs` measures it against the layout it replaced).
 //! The average pairwise correlation is then `(|sum z|^2 - sum |z|^2) / (k (k - 1))`, with no
-//! strategy-by-strategy matrix. Batches run in parallel over rayon.
+//! strategy-by-strategy matrix. Batches run in parallel over rayon; within a rayon task each
+//! candidate's scoring (the series recurrence over its days, a chain of dependent operations)
+//! is spread over the next candidate's row sums (`Finishing`), so the core runs it while it
+//! waits for those rows instead of after them.
 
 use rayon::prelude::*;
 
-use crate::metrics::{Metric, base_fitness};
+use crate::metrics::Metric;
 use crate::pages::HugeVec;
+use crate::series::SeriesStats;
 use crate::standardize::{Moments, squared_norm};
 
 /// Rows prefetched ahead of the one being summed.
@@ -334,37 +338,42 @@ impl Evaluator {
     }
 
     /// Sums the members' rows, P&L into `acc[..d]` and standardized values into `acc[d..]`, in
-    /// member order; returns the sum of their |z|^2.
+    /// member order; returns the sum of their |z|^2. `before`: the candidate summed before this
+    /// one (with its sums), whose scoring advances a few days per row summed here.
     #[inline]
-    fn sum_rows(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64]) -> f64 {
+    fn sum_rows(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64], before: Option<Before<'_>>) -> f64 {
         match self.isa {
             // SAFETY: `Isa::detect` found the instructions these variants are compiled for.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { self.sum_rows_avx512(portfolio, next, acc) },
+            Isa::Avx512 => unsafe { self.sum_rows_avx512(portfolio, next, acc, before) },
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { self.sum_rows_avx2(portfolio, next, acc) },
-            Isa::Baseline => self.sum_rows_body(portfolio, next, acc),
+            Isa::Avx2 => unsafe { self.sum_rows_avx2(portfolio, next, acc, before) },
+            Isa::Baseline => self.sum_rows_body(portfolio, next, acc, before),
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    fn sum_rows_avx512(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64]) -> f64 {
-        self.sum_rows_body(portfolio, next, acc)
+    fn sum_rows_avx512(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64], before: Option<Before<'_>>) -> f64 {
+        self.sum_rows_body(portfolio, next, acc, before)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn sum_rows_avx2(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64]) -> f64 {
-        self.sum_rows_body(portfolio, next, acc)
+    fn sum_rows_avx2(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64], before: Option<Before<'_>>) -> f64 {
+        self.sum_rows_body(portfolio, next, acc, before)
     }
 
     /// [`Evaluator::sum_rows`], compiled into each instruction set's variant. The rows three
     /// members ahead are prefetched while one is summed, running on into `next` (the
-    /// candidate scored after this one, if any) near the end.
+    /// candidate scored after this one, if any) near the end. After each row, `before`'s
+    /// scoring takes its share of the days: its recurrence is a chain of dependent operations
+    /// that the core runs while this candidate's rows come from memory, where it would wait
+    /// for them if it ran alone.
     #[inline(always)]
-    fn sum_rows_body(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64]) -> f64 {
-        let (r, z) = acc.split_at_mut(self.n_days);
+    fn sum_rows_body(&self, portfolio: &[u32], next: &[u32], acc: &mut [f64], mut before: Option<Before<'_>>) -> f64 {
+        let d = self.n_days;
+        let (r, z) = acc.split_at_mut(d);
         r.fill(0.0);
         z.fill(0.0);
         let mut zz = 0.0;
@@ -372,6 +381,9 @@ impl Evaluator {
         for (j, &i) in portfolio.iter().enumerate() {
             if let Some(&ahead) = portfolio.get(j + PREFETCH_AHEAD).or_else(|| next.get(j + PREFETCH_AHEAD - k)) {
                 self.prefetch(ahead);
+            }
+            if let Some((f, sums)) = before.as_mut() {
+                f.advance(sums, d, ((j + 1) * d).div_ceil(k));
             }
             let x = self.returns(i);
             let Strategy { scale: m, zz: own } = self.strategies[i as usize];
@@ -394,48 +406,138 @@ impl Evaluator {
         self.evaluate_before(portfolio, &[], s)
     }
 
+    /// The balanced-mode penalty of `portfolio` (0 without balanced mode), its label counts
+    /// left in `counts`.
+    fn balance_of(&self, portfolio: &[u32], counts: &mut [i64]) -> f64 {
+        let Some(b) = &self.balance else { return 0.0 };
+        counts.iter_mut().for_each(|c| *c = 0);
+        portfolio.iter().for_each(|&i| counts[b.labels[i as usize] as usize] += 1);
+        b.penalty(counts)
+    }
+
     /// [`Evaluator::evaluate`], prefetching the first rows of `next`, the candidate to be
     /// scored after this one.
     fn evaluate_before(&self, portfolio: &[u32], next: &[u32], s: &mut Scratch) -> Eval {
-        let zz = self.sum_rows(portfolio, next, &mut s.acc);
-        if let Some(b) = &self.balance {
-            s.counts.iter_mut().for_each(|c| *c = 0);
-            portfolio.iter().for_each(|&i| s.counts[b.labels[i as usize] as usize] += 1);
-        }
-        let Scratch { acc, p, counts } = s;
-        self.finish(acc, portfolio.len(), zz, p, counts)
+        let zz = self.sum_rows(portfolio, next, &mut s.acc, None);
+        let balance = self.balance_of(portfolio, &mut s.counts);
+        self.score(&s.acc, portfolio.len(), zz, balance, &mut s.p)
     }
 
     /// Scores many portfolios in parallel; `min_batch` candidates at least per rayon task.
+    /// Within a task each candidate is scored while the next one's rows are summed
+    /// ([`Evaluator::sum_rows_body`]); the scores are [`Evaluator::evaluate`]'s, bit for bit.
     pub fn evaluate_batch(&self, portfolios: &[Vec<u32>], min_batch: usize) -> Vec<Eval> {
-        (0..portfolios.len())
-            .into_par_iter()
-            .with_min_len(min_batch.max(1))
-            .map_init(
-                || self.scratch(),
-                |s, i| self.evaluate_before(&portfolios[i], portfolios.get(i + 1).map_or(&[], |p| p), s),
-            )
-            .collect()
+        let mut out = vec![Eval::WORST; portfolios.len()];
+        // A few tasks per thread (for balance), each a run of candidates long enough that
+        // restarting the pipeline costs nothing.
+        let per_task = portfolios.len().div_ceil(4 * rayon::current_num_threads()).max(min_batch).max(1);
+        out.par_chunks_mut(per_task).zip(portfolios.par_chunks(per_task)).for_each_init(
+            || (self.scratch(), vec![0.0; 2 * self.n_days]),
+            |(s, spare), (out, run)| self.evaluate_run(run, out, s, spare),
+        );
+        out
     }
 
-    /// Scores a portfolio from its column sums (`acc`: P&L sums then standardized sums).
-    pub(crate) fn finish(&self, acc: &[f64], k: usize, zz: f64, p: &mut [f64], counts: &[i64]) -> Eval {
+    /// Scores `run` into `out` in order, each candidate's scoring spread over the next one's
+    /// row sums (the last one's done alone).
+    fn evaluate_run(&self, run: &[Vec<u32>], out: &mut [Eval], s: &mut Scratch, spare: &mut Vec<f64>) {
         let d = self.n_days;
-        let kf = k as f64;
+        let (mut sums, mut summed) = (&mut s.acc, spare);
+        let mut pending: Option<Finishing> = None;
+        for (i, portfolio) in run.iter().enumerate() {
+            let next = run.get(i + 1).map_or(&[][..], |p| p);
+            let zz = self.sum_rows(portfolio, next, sums, pending.as_mut().map(|f| (f, summed.as_slice())));
+            if let Some(mut f) = pending.take() {
+                f.advance(summed, d, d);
+                out[i - 1] = f.eval(self);
+            }
+            pending = Some(Finishing::new(portfolio.len(), zz, self.balance_of(portfolio, &mut s.counts)));
+            std::mem::swap(&mut sums, &mut summed);
+        }
+        if let Some(mut f) = pending {
+            f.advance(summed, d, d);
+            out[run.len() - 1] = f.eval(self);
+        }
+    }
+
+    /// Scores a portfolio of `k` members from its column sums (`acc`: P&L sums then
+    /// standardized sums), the sum of their |z|^2 and its label counts (`p`: scratch).
+    pub(crate) fn finish(&self, acc: &[f64], k: usize, zz: f64, p: &mut [f64], counts: &[i64]) -> Eval {
+        let balance = self.balance.as_ref().map_or(0.0, |b| b.penalty(counts));
+        self.score(acc, k, zz, balance, p)
+    }
+
+    /// [`Evaluator::finish`] with balanced mode's penalty given; `p` gets the daily returns
+    /// (divided all at once, in vectors, before the recurrence reads them).
+    fn score(&self, acc: &[f64], k: usize, zz: f64, balance: f64, p: &mut [f64]) -> Eval {
+        let (d, kf) = (self.n_days, k as f64);
         p.iter_mut().zip(&acc[..d]).for_each(|(p, a)| *p = a / kf);
-        let (base, mdd) = base_fitness(self.metric, p);
-        let avg_corr = if k < 2 {
-            0.0
-        } else {
-            let zsum2: f64 = acc[d..].iter().map(|v| v * v).sum();
-            (zsum2 - zz) / (kf * (kf - 1.0))
-        };
-        let mut penalty = self.penalty.weight * avg_corr;
-        if self.metric.halves_penalty_under_threshold() && mdd < self.penalty.drawdown_threshold {
+        Finishing::whole(k, zz, balance, p, &acc[d..]).eval(self)
+    }
+}
+
+/// The candidate summed before, being scored, and its sums (see [`Finishing`]).
+type Before<'a> = (&'a mut Finishing, &'a [f64]);
+
+/// The scoring of a candidate whose rows are summed, day by day: the equal-weight daily
+/// return `sum / k` through the series recurrence (what [`crate::metrics::base_fitness`]
+/// computes from the returns) and `|sum z|^2` summed in day order. [`Finishing::advance`]
+/// takes it up to a day; [`Finishing::eval`] gives the score once every day is in.
+#[derive(Debug, Clone, Copy)]
+struct Finishing {
+    k: usize,
+    /// Days taken so far.
+    day: usize,
+    /// The members' |z|^2, summed.
+    zz: f64,
+    /// Balanced mode's penalty (0 without).
+    balance: f64,
+    series: SeriesStats,
+    /// |sum z|^2 so far.
+    zsum2: f64,
+}
+
+impl Finishing {
+    fn new(k: usize, zz: f64, balance: f64) -> Self {
+        // From -0.0: whichever zero `Iterator::sum` starts from (`whole`), adding the first
+        // square (never -0.0) gives the same bits.
+        Finishing { k, day: 0, zz, balance, series: SeriesStats::default(), zsum2: -0.0 }
+    }
+
+    /// Takes the days before `until` (at most `d`) from `sums` (P&L sums then standardized
+    /// sums, `d` each), each day's return divided as it is taken.
+    #[inline(always)]
+    fn advance(&mut self, sums: &[f64], d: usize, until: usize) {
+        let kf = self.k as f64;
+        let (r, z) = sums.split_at(d);
+        let end = until.min(d);
+        let days = self.day.min(end)..end;
+        for (&a, &zs) in r[days.clone()].iter().zip(&z[days]) {
+            self.series.push(a / kf);
+            self.zsum2 += zs * zs;
+        }
+        self.day = self.day.max(end);
+    }
+
+    /// Every day at once, from the daily returns `p` and standardized sums `z`: the same
+    /// operations in the same order as [`Finishing::advance`], one chain after the other.
+    #[inline]
+    fn whole(k: usize, zz: f64, balance: f64, p: &[f64], z: &[f64]) -> Self {
+        let series = SeriesStats::of(p);
+        Finishing { k, day: p.len(), zz, balance, series, zsum2: z.iter().map(|v| v * v).sum() }
+    }
+
+    /// The score, once every day is taken.
+    fn eval(&self, ev: &Evaluator) -> Eval {
+        debug_assert_eq!(self.day, ev.n_days, "every day taken");
+        let kf = self.k as f64;
+        let base = ev.metric.unit().value(&self.series);
+        let avg_corr = if self.k < 2 { 0.0 } else { (self.zsum2 - self.zz) / (kf * (kf - 1.0)) };
+        let mut penalty = ev.penalty.weight * avg_corr;
+        if ev.metric.halves_penalty_under_threshold() && self.series.max_drawdown < ev.penalty.drawdown_threshold {
             penalty /= 2.0;
         }
-        let balance = self.balance.as_ref().map_or(0.0, |b| b.penalty(counts));
-        Eval { fitness: base - penalty - balance, base_fitness: base, avg_corr }
+        Eval { fitness: base - penalty - self.balance, base_fitness: base, avg_corr }
     }
 }
 
@@ -476,15 +578,36 @@ pub(crate) mod tests {
         }
     }
 
+    /// A batch scores each candidate while summing the next one's rows; every score is the
+    /// one it gets alone, bit for bit: sizes 1 to 12 over 5 and 20 days (fewer days than
+    /// members, and more), runs of 1, 3 and all candidates, every metric, a drawdown threshold,
+    /// balanced mode, a flat strategy and NaN and inf values.
     #[test]
-    fn batch_equals_one_by_one() {
-        let values = data(30, 20, 4);
-        let ev = Evaluator::new(&values, 20, Metric::Roi, Penalty::default(), None);
-        let pfs: Vec<Vec<u32>> = (0..25).map(|i| vec![i, (i + 1) % 30, (i + 7) % 30]).collect();
-        let batch = ev.evaluate_batch(&pfs, 4);
-        let mut s = ev.scratch();
-        for (pf, e) in pfs.iter().zip(batch) {
-            assert_eq!(ev.evaluate(pf, &mut s), e);
+    fn a_batch_scores_each_candidate_as_alone_bit_for_bit() {
+        let bits = |e: &Eval| [e.fitness.to_bits(), e.base_fitness.to_bits(), e.avg_corr.to_bits()];
+        for d in [5, 20] {
+            let mut values = data(30, d, 4);
+            values[3 * d..4 * d].iter_mut().for_each(|v| *v = 7.0); // flat
+            values[9 * d + 1] = f64::NAN;
+            values[13 * d + 2] = f64::INFINITY;
+            let balance = Balance {
+                labels: (0..30).map(|i| (i % 3) as u16).collect(),
+                desired: vec![(2, 1)],
+                factor: 0.25,
+                n_labels: 3,
+            };
+            let pfs: Vec<Vec<u32>> =
+                (0..40u32).map(|i| (0..1 + i % 12).map(|j| (i * 5 + j * 7) % 30).collect()).collect();
+            for metric in Metric::ALL {
+                let penalty = Penalty { weight: 10.0, drawdown_threshold: 400.0 };
+                let ev = Evaluator::new(&values, d, metric, penalty, Some(balance.clone()));
+                let mut s = ev.scratch();
+                let alone: Vec<_> = pfs.iter().map(|pf| bits(&ev.evaluate(pf, &mut s))).collect();
+                for run in [1, 3, pfs.len()] {
+                    let batch: Vec<_> = ev.evaluate_batch(&pfs, run).iter().map(bits).collect();
+                    assert_eq!(batch, alone, "{metric}, {d} days, runs of {run}");
+                }
+            }
         }
     }
 

@@ -137,7 +137,10 @@ impl Context {
         });
         let mut ctx = Context { capabilities: engine.capabilities(), ..Context::default() };
         // Completeness costs a scan of the table: only where a rule would ask for it.
-        let mut panels: Vec<String> = super::walk::request_tables(stmt).iter().map(table_key).collect();
+        // Windows with the default frame need it only where series_to_aggregate could fire.
+        let framed =
+            if ctx.capabilities.ordered_series { super::rules::default_frame_tables(stmt) } else { Vec::new() };
+        let mut panels: Vec<String> = super::walk::request_tables(stmt).iter().chain(&framed).map(table_key).collect();
         for name in names.clone() {
             if let Some(long) = name.strip_suffix("_wide") {
                 names.push(long.to_owned());

@@ -1,5 +1,6 @@
--- rules: (none)
--- Maximum drawdown as running sum and running max.
+-- rules: series_to_aggregate
+-- Maximum drawdown as running sum and running max, with the windows' default frames: on a
+-- complete panel (no strategy with two rows on one day) they are running sums over rows.
 WITH eq AS (
   SELECT strategy_id, trade_date, SUM(pnl) OVER (PARTITION BY strategy_id ORDER BY trade_date) AS equity FROM pnl
 ), peak AS (

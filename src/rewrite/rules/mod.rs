@@ -12,7 +12,7 @@ mod wide_long;
 pub use kernel::CorrelationToKernel;
 pub use moments::CorrByMoments;
 pub use pushdown::CandidatePushdown;
-pub use series::SeriesToAggregate;
+pub use series::{SeriesToAggregate, default_frame_tables};
 pub use series_view::SeriesView;
 pub use symmetric::SymmetricSelfJoin;
 pub use update_ctas::UpdateToCtas;

@@ -13,13 +13,20 @@
 //! `SUM(v)`, `MIN(v)`, `MAX(v)` and the counts and sums of winning and losing days written as
 //! `SUM(CASE WHEN v > 0 THEN 1 ELSE 0 END)` or `... THEN v ELSE 0 END` (and `< 0`). The other
 //! aggregates stay as written, and the window CTEs go when nothing else reads them.
+//!
+//! The chain may also be written as nested derived tables (`FROM (SELECT ... OVER ...) AS e`)
+//! instead of CTEs. A running window is `ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW` (or
+//! `ROWS UNBOUNDED PRECEDING`), or the default frame (`RANGE ...`, what `OVER (PARTITION BY k
+//! ORDER BY o)` means) where the engine's facts show the base table as a complete panel keyed
+//! by (k, o): with no two rows of one k on the same o, a RANGE frame holds the same rows as
+//! the ROWS frame.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, TableFactor, TableWithJoins, Visit,
-    VisitMut, Visitor, VisitorMut, WindowFrameBound, WindowFrameUnits, WindowType,
+    BinaryOperator, Expr, GroupByExpr, Ident, ObjectName, Query, Select, SelectItem, SetExpr, TableFactor,
+    TableWithJoins, Visit, VisitMut, Visitor, VisitorMut, WindowFrameBound, WindowFrameUnits, WindowType,
 };
 
 use super::super::ast::{self, ident};
@@ -77,15 +84,40 @@ impl Col {
     }
 }
 
-/// One CTE of the chain: its SELECT and name.
+/// One level of the chain, a CTE or a derived table: its SELECT and name (the alias of a
+/// derived table).
 struct Level<'a> {
     name: String,
     select: &'a Select,
+    cte: bool,
 }
 
 /// The window chain an aggregate reads, outermost first.
 struct Chain<'a> {
     levels: Vec<Level<'a>>,
+    /// (k, o) when the facts show the base table as a complete panel of id k keyed by o: a
+    /// default (RANGE) frame ordered by o is then a running frame over rows.
+    unique: Option<(String, String)>,
+}
+
+/// A window's frame, as the rule reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Frame {
+    /// ROWS from the partition's first row to the current one.
+    Running,
+    /// No frame clause, or RANGE from the first row to the current one (the default).
+    Default,
+    Other,
+}
+
+fn frame(w: &sqlparser::ast::WindowSpec) -> Frame {
+    let Some(fr) = &w.window_frame else { return Frame::Default };
+    let to_current = matches!(fr.end_bound, None | Some(WindowFrameBound::CurrentRow));
+    match (fr.units, &fr.start_bound, to_current) {
+        (WindowFrameUnits::Rows, WindowFrameBound::Preceding(None), true) => Frame::Running,
+        (WindowFrameUnits::Range, WindowFrameBound::Preceding(None), true) => Frame::Default,
+        _ => Frame::Other,
+    }
 }
 
 impl Chain<'_> {
@@ -146,16 +178,16 @@ impl Chain<'_> {
         };
         let [p] = w.partition_by.as_slice() else { return None };
         let k = base(p)?;
-        let running_frame = w.window_frame.as_ref().is_some_and(|fr| {
-            fr.units == WindowFrameUnits::Rows
-                && fr.start_bound == WindowFrameBound::Preceding(None)
-                && fr.end_bound == Some(WindowFrameBound::CurrentRow)
-        });
         let order = match w.order_by.as_slice() {
             [o] if o.options.asc != Some(false) && o.options.nulls_first.is_none() && o.with_fill.is_none() => {
                 base(&o.expr)
             }
             _ => None,
+        };
+        let running_frame = match frame(w) {
+            Frame::Running => true,
+            Frame::Default => order.as_ref().is_some_and(|o| self.unique == Some((k.clone(), o.clone()))),
+            Frame::Other => false,
         };
         match (function_name(e)?.as_str(), order, running_frame) {
             ("SUM", Some(o), true) => Some(Col::Running { v: base(arg)?, k, o }),
@@ -186,6 +218,53 @@ impl Chain<'_> {
             }
         }
         out
+    }
+
+    /// A window of the chain with the default frame and an ORDER BY that the facts do not show
+    /// unique per partition (so it is not taken for a running window), for messages.
+    fn unproven_default_frame(&self) -> Option<String> {
+        struct Find<'c, 'a>(&'c Chain<'a>, Option<String>);
+        impl Visitor for Find<'_, '_> {
+            type Break = ();
+            fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+                if let Expr::Function(f) = e
+                    && let Some(WindowType::WindowSpec(w)) = &f.over
+                    && !w.order_by.is_empty()
+                    && frame(w) == Frame::Default
+                {
+                    let key = |e: &Expr| e.to_string();
+                    let ko = match (w.partition_by.as_slice(), w.order_by.as_slice()) {
+                        ([p], [o]) => Some((key(p), key(&o.expr))),
+                        _ => None,
+                    };
+                    let proven = ko.is_some_and(|(k, o)| {
+                        self.0
+                            .unique
+                            .as_ref()
+                            .is_some_and(|(uk, uo)| k.ends_with(uk.as_str()) && o.ends_with(uo.as_str()))
+                    });
+                    if !proven {
+                        self.1 = Some(e.to_string());
+                        return ControlFlow::Break(());
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut f = Find(self, None);
+        for level in &self.levels {
+            let _ = level.select.projection.visit(&mut f);
+            if f.1.is_some() {
+                break;
+            }
+        }
+        f.1.map(|w| {
+            format!(
+                "`{w}` has the default RANGE frame, the same rows as a running frame only where no two rows of a \
+                 partition share their order; the facts do not show that (a complete panel on that key), so write \
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+            )
+        })
     }
 
     /// The day order of v per k: the ORDER BY of the chain's running windows over it.
@@ -231,7 +310,8 @@ fn strip(e: &Expr) -> &Expr {
     }
 }
 
-/// Whether a SELECT computes a window function.
+/// Whether a SELECT computes a window function itself (in its outputs or QUALIFY; the
+/// relations it reads are not looked into).
 fn has_window(s: &Select) -> bool {
     struct Find(bool);
     impl Visitor for Find {
@@ -245,7 +325,8 @@ fn has_window(s: &Select) -> bool {
         }
     }
     let mut f = Find(false);
-    let _ = s.visit(&mut f);
+    let _ = s.projection.visit(&mut f);
+    let _ = s.qualify.visit(&mut f);
     f.0
 }
 
@@ -297,45 +378,115 @@ struct Change {
     chain: Vec<String>,
 }
 
-/// The chain of window CTEs `s` reads, defined before position `before` of the query's WITH.
-fn chain_of<'a>(q: &'a Query, before: usize, s: &Select) -> Result<Option<Chain<'a>>, String> {
-    let Some(with) = &q.with else { return Ok(None) };
-    let ctes = &with.cte_tables[..before];
-    let find = |name: &str| ctes.iter().rposition(|c| c.alias.name.value == name);
-    let Some((_, mut name)) = single_table(s) else { return Ok(None) };
+/// The tables read directly by SELECTs with a window `SUM` or `MAX` over one partition key
+/// and one order, with the default frame: the rule takes those windows for running ones only
+/// where the facts show such a table as a complete panel, so the facts are gathered for them.
+pub fn default_frame_tables(statement: &sqlparser::ast::Statement) -> Vec<ObjectName> {
+    struct Find(Vec<ObjectName>);
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            // A running SUM or MAX as the rule reads one, but with the default frame.
+            let default_frame = |e: &Expr| {
+                matches!(e, Expr::Function(f) if matches!(&f.over,
+                    Some(WindowType::WindowSpec(w)) if w.partition_by.len() == 1 && w.order_by.len() == 1
+                        && frame(w) == Frame::Default)
+                    && matches!(function_name(e).as_deref(), Some("SUM" | "MAX")))
+            };
+            if let Some(s) = body_select(q)
+                && let Some((_, name)) = single_table(s)
+            {
+                let mut found = false;
+                let _ = sqlparser::ast::visit_expressions(&s.projection, |e| {
+                    found |= default_frame(e);
+                    if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                });
+                if found {
+                    self.0.push(ObjectName::from(vec![Ident::new(name)]));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut f = Find(Vec::new());
+    let _ = statement.visit(&mut f);
+    f.0
+}
+
+/// The relation a SELECT reads when it reads one, without joins.
+enum Source<'a> {
+    /// A table or CTE, by its one-part name.
+    Named(String),
+    /// A derived table: its query and alias.
+    Derived(&'a Query, String),
+}
+
+fn source(s: &Select) -> Option<Source<'_>> {
+    if let Some((_, name)) = single_table(s) {
+        return Some(Source::Named(name));
+    }
+    let [twj] = s.from.as_slice() else { return None };
+    match &twj.relation {
+        TableFactor::Derived { lateral: false, subquery, alias: Some(alias), sample: None } if twj.joins.is_empty() => {
+            Some(Source::Derived(subquery, alias.name.value.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// The chain of window SELECTs `s` reads: CTEs defined before position `before` of the
+/// query's WITH, or derived tables, down to the relation the innermost one reads; `ctx`
+/// says whether that relation is a complete panel.
+fn chain_of<'a>(q: &'a Query, before: usize, s: &'a Select, ctx: &Context) -> Result<Option<Chain<'a>>, String> {
+    let ctes = q.with.as_ref().map(|w| &w.cte_tables[..before]).unwrap_or_default();
     let mut levels: Vec<Level<'a>> = Vec::new();
     let mut limit = ctes.len();
-    while let Some(i) = find(&name).filter(|&i| i < limit) {
-        let cte = &ctes[i];
-        let Some(sel) = body_select(&cte.query) else { break };
-        if !has_window(sel) {
-            break;
-        }
-        if levels.len() == MAX_LEVELS {
-            return Err(format!("the chain of window CTEs is longer than {MAX_LEVELS}"));
-        }
-        if let Some(why) = not_plain(sel, &cte.query) {
-            return Err(format!("CTE {name} has {why}"));
-        }
-        let Some((_, below)) = single_table(sel) else {
-            return Err(format!("CTE {name} reads a join or a derived table, not one table"));
+    let mut current = s;
+    let base = loop {
+        let (name, query, cte) = match source(current) {
+            Some(Source::Named(name)) => match ctes[..limit].iter().rposition(|c| c.alias.name.value == name) {
+                Some(i) => {
+                    limit = i;
+                    (name, ctes[i].query.as_ref(), true)
+                }
+                None => break Some(name),
+            },
+            Some(Source::Derived(query, alias)) => (alias, query, false),
+            None if levels.is_empty() => return Ok(None),
+            None => {
+                let last = &levels[levels.len() - 1].name;
+                return Err(format!("{last} reads a join (or an unnamed derived table), not one relation"));
+            }
         };
-        levels.push(Level { name: name.clone(), select: sel });
-        name = below;
-        limit = i;
-    }
-    if levels.is_empty() {
-        return Ok(None);
+        let Some(sel) = body_select(query).filter(|sel| has_window(sel)) else {
+            // Not a window level: the chain (if any) reads it as its base relation.
+            break cte.then_some(name);
+        };
+        if levels.len() == MAX_LEVELS {
+            return Err(format!("the chain of window levels is longer than {MAX_LEVELS}"));
+        }
+        if let Some(why) = not_plain(sel, query) {
+            return Err(format!("{} {name} has {why}", if cte { "CTE" } else { "derived table" }));
+        }
+        levels.push(Level { name, select: sel, cte });
+        current = sel;
+    };
+    let Some(innermost) = levels.last() else { return Ok(None) };
+    if single_table(innermost.select).is_none() {
+        return Err(format!("{} reads a join or a derived table, not one table", innermost.name));
     }
     for l in &levels[..levels.len() - 1] {
         if l.select.selection.is_some() {
             return Err(format!(
-                "CTE {} filters rows after the windows are computed, where the aggregate would filter before",
+                "{} {} filters rows after the windows are computed, where the aggregate would filter before",
+                if l.cte { "CTE" } else { "derived table" },
                 l.name
             ));
         }
     }
-    Ok(Some(Chain { levels }))
+    let unique =
+        base.and_then(|b| ctx.panel(&ObjectName::from(vec![Ident::new(b)]))).map(|p| (p.id.clone(), p.key.clone()));
+    Ok(Some(Chain { levels, unique }))
 }
 
 /// Replaces the figures in an aggregate's expressions and unqualifies its columns.
@@ -487,9 +638,23 @@ impl VisitorMut for Install {
     }
 }
 
-/// The rewritten aggregate `s` of `q`, reading a chain before WITH position `before`.
-fn rewrite(q: &Query, before: usize, s: &Select) -> Result<Option<(Select, Vec<String>, String)>, String> {
-    let Some(chain) = chain_of(q, before, s)? else { return Ok(None) };
+/// The rewritten aggregate `s` of `q`, reading a chain before WITH position `before`: the
+/// SELECT, the chain's CTEs and why. A refusal says also which window's default frame the
+/// facts could not take for a running one, if any.
+fn rewrite<'a>(
+    q: &'a Query,
+    before: usize,
+    s: &'a Select,
+    ctx: &Context,
+) -> Result<Option<(Select, Vec<String>, String)>, String> {
+    let Some(chain) = chain_of(q, before, s, ctx)? else { return Ok(None) };
+    rewrite_chain(&chain, s).map(Some).map_err(|why| match chain.unproven_default_frame() {
+        Some(frame) => format!("{why}; {frame}"),
+        None => why,
+    })
+}
+
+fn rewrite_chain(chain: &Chain<'_>, s: &Select) -> Result<(Select, Vec<String>, String), String> {
     let GroupByExpr::Expressions(keys, mods) = &s.group_by else {
         return Err("GROUP BY ALL: the rule needs the group key as a column".into());
     };
@@ -514,7 +679,7 @@ fn rewrite(q: &Query, before: usize, s: &Select) -> Result<Option<(Select, Vec<S
         return Err("the aggregate has DISTINCT, QUALIFY or a named window".into());
     }
     let mut out = s.clone();
-    let mut fig = Figures { chain: &chain, key, error: None, found: Vec::new() };
+    let mut fig = Figures { chain, key, error: None, found: Vec::new() };
     for item in &mut out.projection {
         let unnamed = matches!(item, SelectItem::UnnamedExpr(_));
         let before_len = fig.found.len();
@@ -544,14 +709,16 @@ fn rewrite(q: &Query, before: usize, s: &Select) -> Result<Option<(Select, Vec<S
     let innermost = chain.levels.last().map(|l| l.select).unwrap_or(s);
     out.from = innermost.from.clone();
     out.selection = innermost.selection.clone();
-    let names: Vec<String> = chain.levels.iter().map(|l| l.name.clone()).collect();
+    let levels: Vec<String> =
+        chain.levels.iter().map(|l| format!("{} {}", if l.cte { "CTE" } else { "derived table" }, l.name)).collect();
     let why = format!(
-        "the windows of CTEs {} become ordered aggregates over {}: {}",
-        names.join(", "),
+        "the windows of {} become ordered aggregates over {}: {}",
+        levels.join(", "),
         single_table(innermost).map(|(_, n)| n).unwrap_or_default(),
         figures.into_iter().collect::<Vec<_>>().join(", ")
     );
-    Ok(Some((out, names, why)))
+    let ctes = chain.levels.iter().filter(|l| l.cte).map(|l| l.name.clone()).collect();
+    Ok((out, ctes, why))
 }
 
 fn keys_mut(g: &mut GroupByExpr) -> impl Iterator<Item = &mut Expr> {
@@ -562,7 +729,7 @@ fn keys_mut(g: &mut GroupByExpr) -> impl Iterator<Item = &mut Expr> {
 }
 
 /// The first aggregate of `q` (a CTE body, then the body) that reads a window chain.
-fn find(q: &Query) -> Result<Option<(Change, String)>, String> {
+fn find(q: &Query, ctx: &Context) -> Result<Option<(Change, String)>, String> {
     let ctes = q.with.as_ref().map(|w| w.cte_tables.as_slice()).unwrap_or_default();
     let bodies = ctes
         .iter()
@@ -573,7 +740,7 @@ fn find(q: &Query) -> Result<Option<(Change, String)>, String> {
         if has_window(s) {
             continue;
         }
-        if let Some((select, chain, why)) = rewrite(q, before, s)? {
+        if let Some((select, chain, why)) = rewrite(q, before, s, ctx)? {
             return Ok(Some((Change { target, select, chain }, why)));
         }
     }
@@ -659,7 +826,7 @@ impl Rule for SeriesToAggregate {
     }
 
     fn rewrite(&self, plan: &mut Plan, ctx: &Context) -> crate::error::Result<Transformed> {
-        let check = |q: &Query| match find(q) {
+        let check = |q: &Query| match find(q, ctx) {
             Ok(None) => Verdict::Skip,
             Err(why) => Verdict::Declined(why),
             Ok(Some(_)) if !ctx.capabilities.ordered_series => Verdict::Declined(
@@ -671,7 +838,7 @@ impl Rule for SeriesToAggregate {
         };
         let mut t = walk::each_query(&mut plan.statement, check, apply);
         if t.fired.is_empty() && t.declined.is_empty() {
-            t.declined.push("no GROUP BY reads a chain of CTEs with running windows".into());
+            t.declined.push("no GROUP BY reads a chain of CTEs or derived tables with running windows".into());
         }
         Ok(t)
     }
@@ -681,6 +848,7 @@ impl Rule for SeriesToAggregate {
 mod tests {
     use super::*;
     use crate::engine::EngineKind;
+    use crate::rewrite::Panel;
     use crate::rewrite::testing::sql_plan;
 
     const DRAWDOWN: &str = "WITH equity AS (\
@@ -740,6 +908,60 @@ mod tests {
         );
         assert!(!declined(&range).is_empty());
         assert!(run(&range, EngineKind::Datafusion).1.fired.is_empty());
+    }
+
+    /// The chain written as nested derived tables, with `ROWS UNBOUNDED PRECEDING`, as CTEs.
+    #[test]
+    fn derived_tables_are_a_chain_too() {
+        let sql = "SELECT strategy_id, MAX(peak - equity) AS dd, SUM(pnl) AS roi FROM (\
+            SELECT strategy_id, pnl, equity, MAX(equity) OVER (PARTITION BY strategy_id ORDER BY seq ROWS UNBOUNDED PRECEDING) AS peak \
+            FROM (SELECT strategy_id, seq, pnl, SUM(pnl) OVER (PARTITION BY strategy_id ORDER BY seq ROWS UNBOUNDED PRECEDING) AS equity \
+                  FROM pnl WHERE zone = 'A') AS e) AS d \
+            GROUP BY strategy_id ORDER BY d.strategy_id";
+        let (out, t) = run(sql, EngineKind::Datafusion);
+        assert_eq!(t.fired.len(), 1, "{t:?}");
+        assert!(t.fired[0].why.contains("derived table d, derived table e"), "{t:?}");
+        assert_eq!(
+            out,
+            "SELECT strategy_id, get_field(ht_series(pnl, seq), 'max_drawdown') AS dd, get_field(ht_series(pnl, seq), 'sum') AS roi \
+             FROM pnl WHERE zone = 'A' GROUP BY strategy_id ORDER BY strategy_id"
+        );
+        // A filter between the levels still declines, naming the derived table.
+        let late = sql.replace("AS e) AS d", "AS e WHERE pnl > 0) AS d");
+        assert!(run(&late, EngineKind::Datafusion).1.declined.join(" ").contains("derived table d filters rows"));
+    }
+
+    /// `OVER (PARTITION BY k ORDER BY o)` (the default RANGE frame) is a running window where
+    /// the facts show the table as a complete panel keyed by (k, o), and only there.
+    #[test]
+    fn default_frames_are_running_windows_on_a_complete_panel() {
+        let sql = "WITH eq AS (SELECT strategy_id, trade_date, pnl, \
+                   SUM(pnl) OVER (PARTITION BY strategy_id ORDER BY trade_date) AS equity FROM pnl), \
+                   dd AS (SELECT strategy_id, MAX(equity) OVER (PARTITION BY strategy_id ORDER BY trade_date \
+                   RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - equity AS fall FROM eq) \
+                   SELECT strategy_id, MAX(fall) AS dd FROM dd GROUP BY strategy_id";
+        let with_panel = |id: &str, key: &str| {
+            let mut ctx = Context::for_kind(EngineKind::Datafusion);
+            ctx.panels.insert("pnl".into(), Panel { id: id.into(), key: key.into(), value: "pnl".into() });
+            let mut plan = sql_plan(sql);
+            let t = SeriesToAggregate.rewrite(&mut plan, &ctx).unwrap();
+            (plan.statement.to_string(), t)
+        };
+        let (out, t) = with_panel("strategy_id", "trade_date");
+        assert_eq!(t.fired.len(), 1, "{t:?}");
+        assert_eq!(
+            out,
+            "SELECT strategy_id, get_field(ht_series(pnl, trade_date), 'max_drawdown') AS dd FROM pnl GROUP BY strategy_id"
+        );
+        // No facts, or a panel keyed by another column: the windows stay, and the refusal
+        // names the frame.
+        for (out, t) in [run(sql, EngineKind::Datafusion), with_panel("strategy_id", "seq")] {
+            assert!(t.fired.is_empty(), "{t:?}");
+            assert!(t.declined.join(" ").contains("has the default RANGE frame"), "{t:?}");
+            assert_eq!(out, sql_plan(sql).statement.to_string());
+        }
+        let stmt = sql_plan(sql).statement;
+        assert_eq!(default_frame_tables(&stmt).iter().map(|t| t.to_string()).collect::<Vec<_>>(), ["pnl", "eq"]);
     }
 
     #[test]

@@ -1,1 +1,1 @@
-WITH eq AS (SELECT strategy_id, trade_date, SUM(pnl) OVER (PARTITION BY strategy_id ORDER BY trade_date) AS equity FROM pnl), peak AS (SELECT strategy_id, trade_date, equity, MAX(equity) OVER (PARTITION BY strategy_id ORDER BY trade_date) AS high FROM eq) SELECT strategy_id, MAX(high - equity) AS max_drawdown FROM peak GROUP BY strategy_id
+SELECT strategy_id, get_field(ht_series(pnl, trade_date), 'max_drawdown') AS max_drawdown FROM pnl GROUP BY strategy_id

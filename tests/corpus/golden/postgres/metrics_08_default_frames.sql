@@ -1,0 +1,1 @@
+SELECT strategy_id, get_field(ht_series(pnl, trade_date), 'max_drawdown') AS max_drawdown, get_field(ht_series(pnl, trade_date), 'sum') AS total FROM pnl GROUP BY strategy_id ORDER BY max_drawdown DESC, strategy_id

@@ -417,8 +417,8 @@ pub fn default_frame_tables(statement: &sqlparser::ast::Statement) -> Vec<Object
 enum Source<'a> {
     /// A table or CTE, by its one-part name.
     Named(String),
-    /// A derived table: its query and alias.
-    Derived(&'a Query, String),
+    /// A derived table: its query, alias and whether the alias renames its columns.
+    Derived(&'a Query, String, bool),
 }
 
 fn source(s: &Select) -> Option<Source<'_>> {
@@ -428,7 +428,7 @@ fn source(s: &Select) -> Option<Source<'_>> {
     let [twj] = s.from.as_slice() else { return None };
     match &twj.relation {
         TableFactor::Derived { lateral: false, subquery, alias: Some(alias), sample: None } if twj.joins.is_empty() => {
-            Some(Source::Derived(subquery, alias.name.value.clone()))
+            Some(Source::Derived(subquery, alias.name.value.clone(), !alias.columns.is_empty()))
         }
         _ => None,
     }
@@ -443,15 +443,15 @@ fn chain_of<'a>(q: &'a Query, before: usize, s: &'a Select, ctx: &Context) -> Re
     let mut limit = ctes.len();
     let mut current = s;
     let base = loop {
-        let (name, query, cte) = match source(current) {
+        let (name, query, cte, renamed) = match source(current) {
             Some(Source::Named(name)) => match ctes[..limit].iter().rposition(|c| c.alias.name.value == name) {
                 Some(i) => {
                     limit = i;
-                    (name, ctes[i].query.as_ref(), true)
+                    (name, ctes[i].query.as_ref(), true, !ctes[i].alias.columns.is_empty())
                 }
                 None => break Some(name),
             },
-            Some(Source::Derived(query, alias)) => (alias, query, false),
+            Some(Source::Derived(query, alias, renamed)) => (alias, query, false, renamed),
             None if levels.is_empty() => return Ok(None),
             None => {
                 let last = &levels[levels.len() - 1].name;
@@ -464,6 +464,13 @@ fn chain_of<'a>(q: &'a Query, before: usize, s: &'a Select, ctx: &Context) -> Re
         };
         if levels.len() == MAX_LEVELS {
             return Err(format!("the chain of window levels is longer than {MAX_LEVELS}"));
+        }
+        if renamed {
+            // The rule reads a level's columns by the names its SELECT gives them.
+            return Err(format!(
+                "{} {name} renames its columns in a list after its name, which the rule does not follow",
+                if cte { "CTE" } else { "derived table" }
+            ));
         }
         if let Some(why) = not_plain(sel, query) {
             return Err(format!("{} {name} has {why}", if cte { "CTE" } else { "derived table" }));
@@ -926,6 +933,14 @@ mod tests {
             "SELECT strategy_id, get_field(ht_series(pnl, seq), 'max_drawdown') AS dd, get_field(ht_series(pnl, seq), 'sum') AS roi \
              FROM pnl WHERE zone = 'A' GROUP BY strategy_id ORDER BY strategy_id"
         );
+        // Columns renamed by a list after the alias (here swapped): declined, for a derived
+        // table as for a CTE.
+        let renamed = sql.replace("AS e) AS d", "AS e(strategy_id, seq, equity, pnl)) AS d");
+        let t = run(&renamed, EngineKind::Datafusion).1;
+        assert!(t.fired.is_empty() && t.declined.join(" ").contains("derived table e renames its columns"), "{t:?}");
+        let cte = DRAWDOWN.replace("falls AS (", "falls(strategy_id, pnl, mean, fall) AS (");
+        let t = run(&cte, EngineKind::Datafusion).1;
+        assert!(t.fired.is_empty() && t.declined.join(" ").contains("CTE falls renames its columns"), "{t:?}");
         // A filter between the levels still declines, naming the derived table.
         let late = sql.replace("AS e) AS d", "AS e WHERE pnl > 0) AS d");
         assert!(run(&late, EngineKind::Datafusion).1.declined.join(" ").contains("derived table d filters rows"));

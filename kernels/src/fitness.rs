@@ -403,7 +403,9 @@ impl Evaluator {
 
     /// Scores one portfolio of distinct strategy indices.
     pub fn evaluate(&self, portfolio: &[u32], s: &mut Scratch) -> Eval {
-        self.evaluate_before(portfolio, &[], s)
+        let zz = self.sum_rows(portfolio, &[], &mut s.acc, None);
+        let balance = self.balance_of(portfolio, &mut s.counts);
+        self.score(&s.acc, portfolio.len(), zz, balance, &mut s.p)
     }
 
     /// The balanced-mode penalty of `portfolio` (0 without balanced mode), its label counts
@@ -413,14 +415,6 @@ impl Evaluator {
         counts.iter_mut().for_each(|c| *c = 0);
         portfolio.iter().for_each(|&i| counts[b.labels[i as usize] as usize] += 1);
         b.penalty(counts)
-    }
-
-    /// [`Evaluator::evaluate`], prefetching the first rows of `next`, the candidate to be
-    /// scored after this one.
-    fn evaluate_before(&self, portfolio: &[u32], next: &[u32], s: &mut Scratch) -> Eval {
-        let zz = self.sum_rows(portfolio, next, &mut s.acc, None);
-        let balance = self.balance_of(portfolio, &mut s.counts);
-        self.score(&s.acc, portfolio.len(), zz, balance, &mut s.p)
     }
 
     /// Scores many portfolios in parallel; `min_batch` candidates at least per rayon task.

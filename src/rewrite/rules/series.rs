@@ -92,6 +92,11 @@ struct Level<'a> {
     cte: bool,
 }
 
+/// What a level is, for messages.
+fn level_kind(cte: bool) -> &'static str {
+    if cte { "CTE" } else { "derived table" }
+}
+
 /// The window chain an aggregate reads, outermost first.
 struct Chain<'a> {
     levels: Vec<Level<'a>>,
@@ -469,11 +474,11 @@ fn chain_of<'a>(q: &'a Query, before: usize, s: &'a Select, ctx: &Context) -> Re
             // The rule reads a level's columns by the names its SELECT gives them.
             return Err(format!(
                 "{} {name} renames its columns in a list after its name, which the rule does not follow",
-                if cte { "CTE" } else { "derived table" }
+                level_kind(cte)
             ));
         }
         if let Some(why) = not_plain(sel, query) {
-            return Err(format!("{} {name} has {why}", if cte { "CTE" } else { "derived table" }));
+            return Err(format!("{} {name} has {why}", level_kind(cte)));
         }
         levels.push(Level { name, select: sel, cte });
         current = sel;
@@ -486,7 +491,7 @@ fn chain_of<'a>(q: &'a Query, before: usize, s: &'a Select, ctx: &Context) -> Re
         if l.select.selection.is_some() {
             return Err(format!(
                 "{} {} filters rows after the windows are computed, where the aggregate would filter before",
-                if l.cte { "CTE" } else { "derived table" },
+                level_kind(l.cte),
                 l.name
             ));
         }
@@ -716,8 +721,7 @@ fn rewrite_chain(chain: &Chain<'_>, s: &Select) -> Result<(Select, Vec<String>, 
     let innermost = chain.levels.last().map(|l| l.select).unwrap_or(s);
     out.from = innermost.from.clone();
     out.selection = innermost.selection.clone();
-    let levels: Vec<String> =
-        chain.levels.iter().map(|l| format!("{} {}", if l.cte { "CTE" } else { "derived table" }, l.name)).collect();
+    let levels: Vec<String> = chain.levels.iter().map(|l| format!("{} {}", level_kind(l.cte), l.name)).collect();
     let why = format!(
         "the windows of {} become ordered aggregates over {}: {}",
         levels.join(", "),

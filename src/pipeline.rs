@@ -231,14 +231,15 @@ async fn prepare(source: &Source, engine: Option<&dyn Engine>, spec: &RunSpec, t
         (Stats::Engine, input) => {
             let mut temps = Temporaries::new(need_engine(engine)?);
             let result = stages::engine_stats(&mut temps, input, spec.ulta).await;
+            let clock = Instant::now();
             let st = temps.finish(result).await?;
             // The engine's query state is freed, but held by its threads' allocator arenas.
             crate::memory::return_free_pages();
-            // Handing files to the engine, or pulling a stored table, is part of loading.
+            // Handing files to the engine, or pulling a stored table, is part of loading;
+            // dropping the session tables and returning the memory, of the last statement.
             t.load += st.read_seconds;
             t.ulta = st.ulta_seconds;
-            t.strategy_metrics = st.metrics_seconds;
-            t.standardize = st.standardize_seconds;
+            t.strategy_metrics = st.metrics_seconds + clock.elapsed().as_secs_f64();
             Ok(Prepared {
                 table: st.table,
                 inversions: st.inversions,

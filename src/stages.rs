@@ -10,6 +10,7 @@
 
 use std::time::Instant;
 
+use arrow::array::{Array, Float64Array};
 use arrow::buffer::ScalarBuffer;
 use heavytune_kernels::standardize::Moments;
 use rayon::prelude::*;
@@ -50,8 +51,8 @@ pub struct EngineStats {
     pub moments: Vec<Moments>,
     pub read_seconds: f64,
     pub ulta_seconds: f64,
+    /// The statement, reading its rows into metrics and moments, and dropping the input.
     pub metrics_seconds: f64,
-    pub standardize_seconds: f64,
 }
 
 impl EngineStats {
@@ -198,24 +199,53 @@ fn reclaim(values: ScalarBuffer<f64>) -> Vec<f64> {
     values.into_inner().into_vec::<f64>().unwrap_or_else(|b| b.typed_data::<f64>().to_vec())
 }
 
-/// Each strategy's moments as the engine gave them (flat where the engine says so, or where
-/// the norm is zero), or an error naming the first strategy whose moments are missing or not
-/// finite.
-fn moments(n: usize, mean: &[f64], norm: &[f64], flat: &[Option<i64>]) -> Result<Vec<Moments>> {
-    (0..n)
-        .map(|i| {
-            let (Some(&mean), Some(&norm), Some(Some(flat))) = (mean.get(i), norm.get(i), flat.get(i)) else {
-                return Err(Error::engine("strategy_stats", format!("no moments for strategy {i}")));
-            };
+/// The metrics and moments of strategies `0..n` from the rows of `strategy_stats`, read from
+/// the engine's arrays as they are (a NULL metric is NaN), or an error naming what is wrong:
+/// rows not for strategies 0..n in order, or the first strategy whose moments are missing or
+/// not finite. A strategy is flat where the engine says so, or where its norm is zero.
+fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Moments>)> {
+    let ids = m.i64_arrays("strategy_id")?;
+    let in_order = ids.iter().flat_map(|a| a.iter()).enumerate().all(|(i, id)| id == Some(i as i64));
+    if m.num_rows() != n || !in_order {
+        return Err(Error::engine("strategy_stats", format!("{} rows for strategies 0..{n} in order", m.num_rows())));
+    }
+    let metric = |c: &str| m.f64_arrays(c);
+    let (roi, mdd, win, pf, exp) = (
+        metric("roi")?,
+        metric("max_drawdown")?,
+        metric("win_percentage")?,
+        metric("profit_factor")?,
+        metric("expectancy")?,
+    );
+    let (mean, norm, flat) = (m.f64_arrays("mean")?, m.f64_arrays("norm")?, m.i64_arrays("flat")?);
+    let mut metrics = Vec::with_capacity(n);
+    let mut moments = Vec::with_capacity(n);
+    let mut s = 0;
+    for b in 0..m.batches.len() {
+        let value = |a: &[Float64Array], i: usize| if a[b].is_valid(i) { a[b].value(i) } else { f64::NAN };
+        for i in 0..m.batches[b].num_rows() {
+            metrics.push(StrategyMetrics {
+                roi: value(&roi, i),
+                max_drawdown: value(&mdd, i),
+                win_percentage: value(&win, i),
+                profit_factor: value(&pf, i),
+                expectancy: value(&exp, i),
+            });
+            let (mean, norm) = (value(&mean, i), value(&norm, i));
+            if flat[b].is_null(i) {
+                return Err(Error::engine("strategy_stats", format!("no moments for strategy {s}")));
+            }
             if !mean.is_finite() || !norm.is_finite() {
                 return Err(Error::engine(
                     "strategy_stats",
-                    format!("strategy {i} has a NULL or non-finite mean ({mean}) or norm ({norm})"),
+                    format!("strategy {s} has a NULL or non-finite mean ({mean}) or norm ({norm})"),
                 ));
             }
-            Ok(Moments { mean, norm, flat: *flat != 0 || norm == 0.0 })
-        })
-        .collect()
+            moments.push(Moments { mean, norm, flat: flat[b].value(i) != 0 || norm == 0.0 });
+            s += 1;
+        }
+    }
+    Ok((metrics, moments))
 }
 
 /// Runs the stages in `temps`' engine. With files, the values the search sees are the files'
@@ -278,43 +308,14 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
 
     let clock = Instant::now();
     let m = run(engine, "strategy_stats", &tables).await?;
-    let ids = m.i64s("strategy_id")?;
-    if ids.len() != n || ids.iter().enumerate().any(|(i, id)| *id != Some(i as i64)) {
-        return Err(Error::engine("strategy_stats", format!("{} rows for strategies 0..{n} in order", ids.len())));
-    }
-    let col = |c: &str| -> Result<Vec<f64>> { Ok(m.f64s(c)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()) };
-    let (roi, mdd, win, pf, exp) =
-        (col("roi")?, col("max_drawdown")?, col("win_percentage")?, col("profit_factor")?, col("expectancy")?);
-    let metrics = (0..n)
-        .map(|i| StrategyMetrics {
-            roi: roi[i],
-            max_drawdown: mdd[i],
-            win_percentage: win[i],
-            profit_factor: pf[i],
-            expectancy: exp[i],
-        })
-        .collect();
-    let (mean, norm, flat) = (col("mean")?, col("norm")?, m.i64s("flat")?);
-    let metrics_seconds = clock.elapsed().as_secs_f64();
+    let (metrics, moments) = read_stats(&m, n)?;
     if let Some((values, input)) = shared {
         // No query reads the input any more: its buffer comes back without a copy.
         engine.drop_temporary(&input).await?;
         table.values = reclaim(values);
     }
-
-    // The standardization's moments: the search centres and scales each value by them, as
-    // standardize.sql does.
-    let clock = Instant::now();
-    let moments = moments(n, &mean, &norm, &flat)?;
-    let standardize_seconds = clock.elapsed().as_secs_f64();
-    Ok(EngineStats {
-        table,
-        inversions,
-        metrics,
-        moments,
-        read_seconds,
-        ulta_seconds,
-        metrics_seconds,
-        standardize_seconds,
-    })
+    let metrics_seconds = clock.elapsed().as_secs_f64();
+    // The standardization's moments came with the metrics: the search centres and scales each
+    // value by them, as standardize.sql does.
+    Ok(EngineStats { table, inversions, metrics, moments, read_seconds, ulta_seconds, metrics_seconds })
 }

@@ -70,6 +70,8 @@ impl SeriesView {
     const OF: &'static str = "heavytune.series_of";
     const FIRST: &'static str = "heavytune.first_day";
     const LAST: &'static str = "heavytune.last_day";
+    /// The strategy's id, one row each (the view's rows rise by it where the engine says so).
+    pub const ID: &'static str = "strategy_id";
     /// The column ordering each list (a column of the long table).
     pub const ORDER: &'static str = "seq";
     /// The list column (the long table's value column, in `ORDER` order).
@@ -99,7 +101,7 @@ impl SeriesView {
         .collect();
         Arc::new(Schema::new_with_metadata(
             vec![
-                Field::new("strategy_id", DataType::Int32, false),
+                Field::new(Self::ID, DataType::Int32, false),
                 Field::new(Self::VALUES, DataType::List(Self::item()), false),
                 Field::new(Self::DAYS, DataType::Int64, false),
             ],

@@ -15,7 +15,7 @@ mod temporary;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, Float64Array, Int64Array};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use futures::{Stream, TryStreamExt};
@@ -103,6 +103,25 @@ impl QueryOutput {
             v.extend(col.as_primitive::<Float64Type>().iter());
         }
         Ok(v)
+    }
+
+    /// Column `name` batch by batch as Float64 arrays: the engine's own arrays where they are
+    /// Float64 already (no copy), else cast.
+    pub fn f64_arrays(&self, name: &str) -> Result<Vec<Float64Array>> {
+        let i = self.index_of(name)?;
+        self.batches
+            .iter()
+            .map(|b| Ok(numeric(b.column(i), name, &DataType::Float64)?.as_primitive::<Float64Type>().clone()))
+            .collect()
+    }
+
+    /// Column `name` batch by batch as Int64 arrays, from any integer type (as `f64_arrays`).
+    pub fn i64_arrays(&self, name: &str) -> Result<Vec<Int64Array>> {
+        let i = self.index_of(name)?;
+        self.batches
+            .iter()
+            .map(|b| Ok(numeric(b.column(i), name, &DataType::Int64)?.as_primitive::<Int64Type>().clone()))
+            .collect()
     }
 
     /// Column `name` as 64-bit integers (NULL as `None`), from any integer type.

@@ -271,7 +271,7 @@ impl Embedded {
 
     /// One memory table of `batches`, split into contiguous runs of batches, one per thread
     /// (contiguous, so rows keep their order within a partition).
-    fn memory_table(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Arc<MemTable>> {
+    fn memory_table(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<MemTable> {
         let n = self.threads.min(batches.len()).max(1);
         let per = batches.len().div_ceil(n).max(1);
         let mut partitions: Vec<Vec<RecordBatch>> = Vec::with_capacity(n);
@@ -282,7 +282,7 @@ impl Embedded {
         if partitions.is_empty() {
             partitions.push(Vec::new());
         }
-        Ok(Arc::new(MemTable::try_new(schema, partitions)?))
+        Ok(MemTable::try_new(schema, partitions)?)
     }
 
     async fn dataframe(&self, stmt: &Statement) -> Result<DataFrame> {
@@ -633,6 +633,30 @@ async fn write_parts(folder: &Path, table: TableSource, parts: usize) -> Result<
     }
 }
 
+/// Whether the batches' `strategy_id` column (a series view's, Int32 without NULLs) rises
+/// strictly from row to row across all of them.
+fn ascending_ids(batches: &[RecordBatch]) -> bool {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Int32Type;
+    let mut last: Option<i32> = None;
+    for b in batches {
+        let Some(ids) = b.column_by_name(crate::tables::SeriesView::ID).and_then(|c| c.as_primitive_opt::<Int32Type>())
+        else {
+            return false;
+        };
+        if ids.null_count() > 0 {
+            return false;
+        }
+        for &id in ids.values() {
+            if last.is_some_and(|l| l >= id) {
+                return false;
+            }
+            last = Some(id);
+        }
+    }
+    true
+}
+
 async fn rows_of(df: DataFrame) -> Result<Rows> {
     let schema = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await?.map(|b| b.map_err(Error::from));
@@ -722,14 +746,22 @@ impl Engine for Embedded {
             self.drop_series_view(&table.name).await?;
             if let Some((schema, batches)) = replay.series(&table.name)? {
                 let view = crate::tables::SeriesView::name(&table.name);
-                self.register_session(&view, self.memory_table(schema, batches)?)?;
+                let ordered = ascending_ids(&batches);
+                let mut mem = self.memory_table(schema, batches)?;
+                if ordered {
+                    // Each partition is a run of the batches, so each is in strategy order
+                    // too: a query ordered by strategy_id merges the partitions, no sort.
+                    let by_id = datafusion::logical_expr::col(crate::tables::SeriesView::ID).sort(true, false);
+                    mem = mem.with_sort_order(vec![vec![by_id]]);
+                }
+                self.register_session(&view, Arc::new(mem))?;
             }
             return Ok(());
         }
         let schema = Arc::clone(&table.rows.schema);
         let batches = table.rows.collect().await?.batches;
         let mem = self.memory_table(schema, batches)?;
-        self.register_session(&table.name, mem)
+        self.register_session(&table.name, Arc::new(mem))
     }
 
     async fn create_temporary_as(&self, name: &str, query: &Statement) -> Result<()> {
@@ -753,6 +785,30 @@ impl Engine for Embedded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only batches whose ids rise from row to row, across batch boundaries too, count as in
+    /// strategy order (a series view then declares that order).
+    #[test]
+    fn ids_in_order_are_told_from_ids_that_are_not() {
+        use arrow::array::{Int32Array, RecordBatch};
+        let batch = |ids: Vec<i32>| {
+            RecordBatch::try_from_iter([("strategy_id", Arc::new(Int32Array::from(ids)) as arrow::array::ArrayRef)])
+                .unwrap()
+        };
+        assert!(ascending_ids(&[batch(vec![0, 1, 2]), batch(vec![3, 7])]));
+        assert!(ascending_ids(&[]));
+        assert!(!ascending_ids(&[batch(vec![0, 1, 2]), batch(vec![2, 3])]));
+        assert!(!ascending_ids(&[batch(vec![1, 0])]));
+        let nulls = RecordBatch::try_from_iter([(
+            "strategy_id",
+            Arc::new(Int32Array::from(vec![Some(0), None])) as arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        assert!(!ascending_ids(&[nulls]));
+        let other = RecordBatch::try_from_iter([("id", Arc::new(Int32Array::from(vec![0])) as arrow::array::ArrayRef)])
+            .unwrap();
+        assert!(!ascending_ids(&[other]));
+    }
     use crate::engine::{Blocking, fetch_sql};
     use arrow::array::{Float64Array, Int32Array};
     use arrow::datatypes::{Field, Schema};

@@ -574,6 +574,10 @@ mod tests {
                 // The same columns and values (DataFusion passes the view's schema metadata on).
                 assert_eq!(a.schema().fields(), b.schema().fields());
                 assert_eq!(a.columns(), b.columns());
+                // The view declares its rows in strategy order: its ORDER BY strategy_id sorts
+                // nothing (the partitions, if several, are merged).
+                let plan = e.explain(&all.plan.statement, false).await?;
+                assert!(!plan.contains("SortExec:"), "{plan}");
                 // The view goes with its table, and with it every reference to the values.
                 e.drop_temporary(&names.pnl).await?;
                 assert!(e.schema(&View::name(&names.pnl)).await?.is_none());

@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Field, Float64Type};
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 
-use super::series::{FigureColumns, figures, figures_type};
+use super::series::{FigureColumns, LANES, figures, figures_side_by_side, figures_type};
 
 /// The `ht_series_of` scalar function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -55,14 +55,31 @@ fn figures_of<O: OffsetSizeTrait>(lists: &GenericListArray<O>) -> Result<ArrayRe
     let (items, item_nulls) = (values.values(), values.nulls());
     let mut columns = FigureColumns::with_capacity(lists.len());
     let mut kept = Vec::new();
-    for (row, w) in lists.offsets().windows(2).enumerate() {
-        let (a, b) = (w[0].as_usize(), w[1].as_usize());
-        if lists.is_null(row) {
-            columns.append(&[None; super::series::FIGURES]);
-            continue;
+    let offsets = lists.offsets();
+    // A row's values when it is a list without NULL items (`None`: a NULL list, or one
+    // holding NULL items).
+    let whole = |row: usize| {
+        let (a, b) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
+        let clean = lists.is_valid(row) && item_nulls.is_none_or(|n| n.slice(a, b - a).null_count() == 0);
+        clean.then(|| &items[a..b])
+    };
+    let mut row = 0;
+    while row < lists.len() {
+        // Runs of LANES plain lists go side by side (same bits as one by one).
+        if row + LANES <= lists.len() {
+            let run: [Option<&[f64]>; LANES] = std::array::from_fn(|l| whole(row + l));
+            if run.iter().all(Option::is_some) {
+                for f in figures_side_by_side(run.map(Option::unwrap_or_default)) {
+                    columns.append(&f);
+                }
+                row += LANES;
+                continue;
+            }
         }
-        let f = match item_nulls {
-            Some(n) if n.slice(a, b - a).null_count() > 0 => {
+        let (a, b) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
+        let f = match (lists.is_null(row), item_nulls) {
+            (true, _) => [None; super::series::FIGURES],
+            (false, Some(n)) if n.slice(a, b - a).null_count() > 0 => {
                 kept.clear();
                 kept.extend((a..b).filter(|&i| n.is_valid(i)).map(|i| items[i]));
                 figures(&kept)
@@ -70,6 +87,7 @@ fn figures_of<O: OffsetSizeTrait>(lists: &GenericListArray<O>) -> Result<ArrayRe
             _ => figures(&items[a..b]),
         };
         columns.append(&f);
+        row += 1;
     }
     let DataType::Struct(fields) = figures_type() else { unreachable!("figures_type is a struct") };
     let nulls: Option<NullBuffer> = lists.nulls().cloned();
@@ -188,5 +206,47 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let err = rt.block_on(async { ctx.sql("SELECT ht_series_of('x')").await.err().unwrap() });
         assert!(err.to_string().contains("takes a list of numbers in day order, not Utf8"), "{err}");
+    }
+
+    /// A batch of lists gives each row the figures of that row alone, bit for bit, whether it
+    /// went side by side with its neighbours (runs of plain lists of one length, or not) or
+    /// alone (a NULL list, NULL items, the tail of the batch).
+    #[test]
+    fn each_row_gets_its_own_figures_side_by_side_or_alone() {
+        use arrow::array::{Float64Builder, ListBuilder};
+        let rows: Vec<Option<Vec<Option<f64>>>> = vec![
+            Some(vec![Some(1.5), Some(-2.25), Some(0.1)]),
+            Some(vec![Some(0.3), Some(0.3), Some(0.3)]),
+            Some(vec![Some(-1e-9), Some(7.0), Some(-0.0)]),
+            Some(vec![Some(4.0), Some(f64::NAN), Some(-3.5)]),
+            Some(vec![Some(2.0), Some(-1.0)]),
+            Some(vec![Some(0.5), Some(0.25), Some(-8.0), Some(1.0)]),
+            Some(vec![Some(9.0)]),
+            Some(vec![Some(-0.1), Some(0.2), Some(0.3)]),
+            None,
+            Some(vec![Some(1.0), None, Some(-2.0)]),
+            Some(vec![]),
+            Some(vec![Some(6.0), Some(-6.0), Some(6.5)]),
+        ];
+        let mut b = ListBuilder::new(Float64Builder::new());
+        for r in &rows {
+            b.append_option(r.clone());
+        }
+        let out = figures_of(&b.finish()).unwrap();
+        let out = out.as_struct();
+        for (i, r) in rows.iter().enumerate() {
+            let want = r.as_ref().map(|v| figures(&v.iter().flatten().copied().collect::<Vec<f64>>()));
+            let got: Option<Vec<Option<u64>>> = out.is_valid(i).then(|| {
+                (0..super::super::series::FIGURES)
+                    .map(|k| {
+                        let c = arrow::compute::cast(out.column(k), &DataType::Float64).unwrap();
+                        let c = c.as_primitive::<Float64Type>();
+                        c.is_valid(i).then(|| c.value(i).to_bits())
+                    })
+                    .collect()
+            });
+            let want = want.map(|f| f.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>());
+            assert_eq!(got, want, "row {i}");
+        }
     }
 }

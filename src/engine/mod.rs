@@ -15,8 +15,8 @@ mod temporary;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Float64Array, Int64Array};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
+use arrow::array::{Array, AsArray, Float64Array, Int64Array, PrimitiveArray};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Float64Type, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use futures::{Stream, TryStreamExt};
 use sqlparser::ast::Statement;
@@ -108,19 +108,19 @@ impl QueryOutput {
     /// Column `name` batch by batch as Float64 arrays: the engine's own arrays where they are
     /// Float64 already (no copy), else cast.
     pub fn f64_arrays(&self, name: &str) -> Result<Vec<Float64Array>> {
-        let i = self.index_of(name)?;
-        self.batches
-            .iter()
-            .map(|b| Ok(numeric(b.column(i), name, &DataType::Float64)?.as_primitive::<Float64Type>().clone()))
-            .collect()
+        self.arrays_of::<Float64Type>(name)
     }
 
     /// Column `name` batch by batch as Int64 arrays, from any integer type (as `f64_arrays`).
     pub fn i64_arrays(&self, name: &str) -> Result<Vec<Int64Array>> {
+        self.arrays_of::<Int64Type>(name)
+    }
+
+    fn arrays_of<T: ArrowPrimitiveType>(&self, name: &str) -> Result<Vec<PrimitiveArray<T>>> {
         let i = self.index_of(name)?;
         self.batches
             .iter()
-            .map(|b| Ok(numeric(b.column(i), name, &DataType::Int64)?.as_primitive::<Int64Type>().clone()))
+            .map(|b| Ok(numeric(b.column(i), name, &T::DATA_TYPE)?.as_primitive::<T>().clone()))
             .collect()
     }
 

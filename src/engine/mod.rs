@@ -96,13 +96,7 @@ impl QueryOutput {
 
     /// Column `name` as 64-bit floats (NULL as `None`), from any numeric type.
     pub fn f64s(&self, name: &str) -> Result<Vec<Option<f64>>> {
-        let i = self.index_of(name)?;
-        let mut v = Vec::with_capacity(self.num_rows());
-        for b in &self.batches {
-            let col = numeric(b.column(i), name, &DataType::Float64)?;
-            v.extend(col.as_primitive::<Float64Type>().iter());
-        }
-        Ok(v)
+        Ok(self.f64_arrays(name)?.iter().flat_map(|a| a.iter()).collect())
     }
 
     /// Column `name` batch by batch as Float64 arrays: the engine's own arrays where they are
@@ -126,13 +120,7 @@ impl QueryOutput {
 
     /// Column `name` as 64-bit integers (NULL as `None`), from any integer type.
     pub fn i64s(&self, name: &str) -> Result<Vec<Option<i64>>> {
-        let i = self.index_of(name)?;
-        let mut v = Vec::with_capacity(self.num_rows());
-        for b in &self.batches {
-            let col = numeric(b.column(i), name, &DataType::Int64)?;
-            v.extend(col.as_primitive::<Int64Type>().iter());
-        }
-        Ok(v)
+        Ok(self.i64_arrays(name)?.iter().flat_map(|a| a.iter()).collect())
     }
 }
 

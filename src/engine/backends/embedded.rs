@@ -279,10 +279,18 @@ impl Embedded {
         while it.peek().is_some() {
             partitions.push(it.by_ref().take(per).collect());
         }
-        if partitions.is_empty() {
-            partitions.push(Vec::new());
-        }
-        Ok(MemTable::try_new(schema, partitions)?)
+        Ok(MemTable::try_new(schema, non_empty(partitions))?)
+    }
+
+    /// One memory table of `batches` dealt out to one partition per thread, batch by batch
+    /// (batch `i` to partition `i mod threads`): for tables whose rows stand alone (a series
+    /// view's row is a whole strategy). Rows keep their order within a partition. A query
+    /// ordered by strategy_id merges the partitions, and the merge takes from each in turn,
+    /// so each partition's work (`ht_series_of` over its lists) runs beside the others'. Over
+    /// contiguous runs the merge drained the first partition before it read the second, whose
+    /// work waited meanwhile behind its one-batch buffer.
+    fn dealt_table(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<MemTable> {
+        Ok(MemTable::try_new(schema, deal(batches, self.threads))?)
     }
 
     async fn dataframe(&self, stmt: &Statement) -> Result<DataFrame> {
@@ -633,6 +641,25 @@ async fn write_parts(folder: &Path, table: TableSource, parts: usize) -> Result<
     }
 }
 
+/// `batches` dealt out to `n` partitions (at least one), batch `i` to partition `i mod n`, each
+/// keeping the order the batches came in.
+fn deal(batches: Vec<RecordBatch>, n: usize) -> Vec<Vec<RecordBatch>> {
+    let n = n.min(batches.len()).max(1);
+    let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
+    for (i, b) in batches.into_iter().enumerate() {
+        partitions[i % n].push(b);
+    }
+    partitions
+}
+
+/// `partitions`, or one empty partition where there are none (a memory table needs one).
+fn non_empty(mut partitions: Vec<Vec<RecordBatch>>) -> Vec<Vec<RecordBatch>> {
+    if partitions.is_empty() {
+        partitions.push(Vec::new());
+    }
+    partitions
+}
+
 /// Whether the batches' `strategy_id` column (a series view's, Int32 without NULLs) rises
 /// strictly from row to row across all of them.
 fn ascending_ids(batches: &[RecordBatch]) -> bool {
@@ -747,10 +774,10 @@ impl Engine for Embedded {
             if let Some((schema, batches)) = replay.series(&table.name)? {
                 let view = crate::tables::SeriesView::name(&table.name);
                 let ordered = ascending_ids(&batches);
-                let mut mem = self.memory_table(schema, batches)?;
+                let mut mem = self.dealt_table(schema, batches)?;
                 if ordered {
-                    // Each partition is a run of the batches, so each is in strategy order
-                    // too: a query ordered by strategy_id merges the partitions, no sort.
+                    // Each partition takes the batches in their order, so each is in strategy
+                    // order too: a query ordered by strategy_id merges the partitions, no sort.
                     let by_id = datafusion::logical_expr::col(crate::tables::SeriesView::ID).sort(true, false);
                     mem = mem.with_sort_order(vec![vec![by_id]]);
                 }
@@ -809,6 +836,63 @@ mod tests {
             .unwrap();
         assert!(!ascending_ids(&[other]));
     }
+
+    /// Batches are dealt out in turn, each partition keeping their order; there is always at
+    /// least one partition.
+    #[test]
+    fn batches_are_dealt_out_in_turn() {
+        use arrow::array::{AsArray, Int32Array, RecordBatch};
+        use arrow::datatypes::Int32Type;
+        let batches: Vec<RecordBatch> = (0..5)
+            .map(|i| {
+                RecordBatch::try_from_iter([("b", Arc::new(Int32Array::from(vec![i])) as arrow::array::ArrayRef)])
+                    .unwrap()
+            })
+            .collect();
+        let firsts = |parts: Vec<Vec<RecordBatch>>| -> Vec<Vec<i32>> {
+            parts.iter().map(|p| p.iter().map(|b| b.column(0).as_primitive::<Int32Type>().value(0)).collect()).collect()
+        };
+        assert_eq!(firsts(deal(batches.clone(), 2)), vec![vec![0, 2, 4], vec![1, 3]]);
+        assert_eq!(firsts(deal(batches.clone(), 3)), vec![vec![0, 3], vec![1, 4], vec![2]]);
+        assert_eq!(firsts(deal(batches.clone(), 9)), vec![vec![0], vec![1], vec![2], vec![3], vec![4]]);
+        assert_eq!(firsts(deal(batches, 1)), vec![vec![0, 1, 2, 3, 4]]);
+        assert_eq!(deal(Vec::new(), 2).len(), 1);
+    }
+
+    /// A series view's batches are dealt out to the session's partitions in turn (so a merge
+    /// by strategy_id reads every partition from the start), and it still declares its order.
+    #[test]
+    fn a_series_view_deals_its_batches_out_in_turn() {
+        use crate::load::long::SERIES_BATCH_ROWS;
+        use crate::tables::{SeriesView, TableNames};
+        use arrow::array::AsArray;
+        use arrow::datatypes::Int32Type;
+        let strategies = 2 * SERIES_BATCH_ROWS + 5;
+        let wide = crate::synth::generate(&crate::synth::SynthConfig { strategies, days: 3, seed: 1 });
+        rt().run(async {
+            let e = Embedded::in_memory(Some(2));
+            let names = TableNames::for_table("r");
+            let values = arrow::buffer::ScalarBuffer::from(wide.values.clone());
+            for source in crate::ingest::sources_over(&wide, values, &names, 1024)? {
+                e.create_temporary(source).await?;
+            }
+            let provider = e.ctx.table_provider(TableReference::bare(SeriesView::name(&names.pnl))).await?;
+            let mem = provider.downcast_ref::<MemTable>().expect("a series view is a memory table");
+            let mut firsts = Vec::new();
+            for part in &mem.batches {
+                let part = part.read().await;
+                firsts.push(
+                    part.iter().map(|b| b.column(0).as_primitive::<Int32Type>().value(0) as usize).collect::<Vec<_>>(),
+                );
+            }
+            let b = SERIES_BATCH_ROWS;
+            assert_eq!(firsts, vec![vec![0, 2 * b], vec![b]]);
+            assert_eq!(mem.sort_order.lock().len(), 1);
+            Ok(())
+        })
+        .unwrap();
+    }
+
     use crate::engine::{Blocking, fetch_sql};
     use arrow::array::{Float64Array, Int32Array};
     use arrow::datatypes::{Field, Schema};

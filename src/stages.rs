@@ -220,7 +220,6 @@ fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Mo
     let (mean, norm, flat) = (m.f64_arrays("mean")?, m.f64_arrays("norm")?, m.i64_arrays("flat")?);
     let mut metrics = Vec::with_capacity(n);
     let mut moments = Vec::with_capacity(n);
-    let mut s = 0;
     for b in 0..m.batches.len() {
         let value = |a: &[Float64Array], i: usize| if a[b].is_valid(i) { a[b].value(i) } else { f64::NAN };
         for i in 0..m.batches[b].num_rows() {
@@ -232,6 +231,7 @@ fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Mo
                 expectancy: value(&exp, i),
             });
             let (mean, norm) = (value(&mean, i), value(&norm, i));
+            let s = moments.len();
             if flat[b].is_null(i) {
                 return Err(Error::engine("strategy_stats", format!("no moments for strategy {s}")));
             }
@@ -242,7 +242,6 @@ fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Mo
                 ));
             }
             moments.push(Moments { mean, norm, flat: flat[b].value(i) != 0 || norm == 0.0 });
-            s += 1;
         }
     }
     Ok((metrics, moments))

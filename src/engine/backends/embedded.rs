@@ -279,7 +279,10 @@ impl Embedded {
         while it.peek().is_some() {
             partitions.push(it.by_ref().take(per).collect());
         }
-        Ok(MemTable::try_new(schema, non_empty(partitions))?)
+        if partitions.is_empty() {
+            partitions.push(Vec::new());
+        }
+        Ok(MemTable::try_new(schema, partitions)?)
     }
 
     /// One memory table of `batches` dealt out to one partition per thread, batch by batch
@@ -648,14 +651,6 @@ fn deal(batches: Vec<RecordBatch>, n: usize) -> Vec<Vec<RecordBatch>> {
     let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
     for (i, b) in batches.into_iter().enumerate() {
         partitions[i % n].push(b);
-    }
-    partitions
-}
-
-/// `partitions`, or one empty partition where there are none (a memory table needs one).
-fn non_empty(mut partitions: Vec<Vec<RecordBatch>>) -> Vec<Vec<RecordBatch>> {
-    if partitions.is_empty() {
-        partitions.push(Vec::new());
     }
     partitions
 }

@@ -76,15 +76,16 @@ fn figures_of<O: OffsetSizeTrait>(lists: &GenericListArray<O>) -> Result<ArrayRe
                 continue;
             }
         }
-        let (a, b) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
-        let f = match (lists.is_null(row), item_nulls) {
-            (true, _) => [None; super::series::FIGURES],
-            (false, Some(n)) if n.slice(a, b - a).null_count() > 0 => {
+        let f = match (whole(row), item_nulls) {
+            (Some(x), _) => figures(x),
+            (None, _) if lists.is_null(row) => [None; super::series::FIGURES],
+            // A list holding NULL items: the figures of its other items.
+            (None, n) => {
+                let (a, b) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
                 kept.clear();
-                kept.extend((a..b).filter(|&i| n.is_valid(i)).map(|i| items[i]));
+                kept.extend((a..b).filter(|&i| n.is_none_or(|n| n.is_valid(i))).map(|i| items[i]));
                 figures(&kept)
             }
-            _ => figures(&items[a..b]),
         };
         columns.append(&f);
         row += 1;

@@ -250,6 +250,9 @@ pub async fn bench(
     tick: &(dyn Fn() + Sync),
 ) -> Result<AbRecord> {
     let AbOptions { runs, warmup, timeout, .. } = options;
+    // With no rule fired the rewritten plan is the original statement: running it again
+    // would time the same SQL twice (and, past --timeout, without a limit).
+    let unchanged = outcome.fired().is_empty();
     let sandbox = Sandbox::new(engine, &outcome.original, &outcome.plan).await?;
     let measured = async {
         let (mut t_original, mut t_rewritten) = (Vec::new(), Vec::new());
@@ -271,6 +274,10 @@ pub async fn bench(
                 }
             }
             tick();
+            if unchanged {
+                tick();
+                continue;
+            }
             sandbox.reset(engine).await?;
             let (b, tb) = timed(execute_plan_on(engine, &outcome.plan, kernels.0))
                 .await
@@ -285,15 +292,23 @@ pub async fn bench(
     }
     .await;
     let (t_original, t_rewritten, first_a, first_b, timed_out) = sandbox.finish(engine, measured).await?;
-    let b = first_b.ok_or_else(|| Error::invalid("--runs", "at least one measured run"))?;
     let sr = Spread::of(&t_rewritten);
-    let (equal, equal_checked_on, speedup, speedup_at_least, so) = match (timed_out, first_a) {
-        (false, Some(a)) => {
+    let rows = match (&first_b, &first_a) {
+        (Some(b), _) | (None, Some(b)) => b.num_rows(),
+        (None, None) if unchanged => 0,
+        (None, None) => return Err(Error::invalid("--runs", "at least one measured run")),
+    };
+    let (equal, equal_checked_on, speedup, speedup_at_least, so) = match (timed_out, first_a, first_b) {
+        (_, a, None) => {
+            let how = "not checked: no rule fired, so the rewritten plan is the original statement and was not run";
+            (None, how.to_owned(), None, None, Spread::of(if a.is_some() { &t_original } else { &[] }))
+        }
+        (false, Some(a), Some(b)) => {
             let so = Spread::of(&t_original);
             let equal = Some(same_results(&a, &b, 1e-9));
             (equal, "the full data".to_owned(), Some(so.median / sr.median.max(1e-12)), None, so)
         }
-        _ => {
+        (_, _, Some(_)) => {
             let limit = timeout.unwrap_or(f64::INFINITY);
             let (equal, how) = sampled_equality(engine, outcome, options, kernels.0).await?;
             (equal, how, None, Some(limit / sr.median.max(1e-12)), Spread::of(&[]))
@@ -307,7 +322,7 @@ pub async fn bench(
         runs,
         warmup,
         timeout,
-        rows: b.num_rows(),
+        rows,
         original: Side {
             sql: outcome.original.to_string(),
             kernel: None,
@@ -321,7 +336,7 @@ pub async fn bench(
             kernel: outcome.plan.describe_kernels(),
             seconds: sr,
             times: t_rewritten,
-            finished: true,
+            finished: !unchanged,
             timed_out_after: None,
         },
         equal: equal.as_ref().map(|e| e.is_ok()),

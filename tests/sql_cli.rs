@@ -194,3 +194,29 @@ fn bench_ab_timeout_gives_a_lower_bound() {
     let r = sb.run(&["bench", "ab", "--query", "pair_corr", "--sample", "6", "--timeout", "0"]);
     assert!(!r.ok && r.stderr.contains("--timeout"), "{}", r.stderr);
 }
+
+/// A statement no rule rewrites: `bench ab` runs the original only (the "rewritten" plan is
+/// the same SQL), and says so; SQL text may begin with a `--` comment.
+#[test]
+fn bench_ab_without_a_rewrite_runs_the_original_only() {
+    let sb = loaded();
+    let sql = "-- total P&L per strategy\nSELECT strategy_id, SUM(pnl) AS roi FROM pnl GROUP BY strategy_id";
+    let r = sb.run(&["bench", "ab", "--runs", "2", "--warmup", "0", "--json", "--out", "records", sql]);
+    assert!(r.ok, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["rules_fired"], serde_json::json!([]), "{v}");
+    assert_eq!(v["original"]["times"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["rewritten"]["times"], serde_json::json!([]), "{v}");
+    assert!(v["speedup"].is_null() && v["speedup_at_least"].is_null() && v["equal"].is_null(), "{v}");
+    assert!(v["equal_checked_on"].as_str().unwrap().contains("no rule fired"), "{v}");
+    let r = sb.run(&["bench", "ab", "--runs", "1", "--warmup", "0", "--out", "records", sql]);
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stdout.contains("speedup: none to measure (no rule fired"), "{}", r.stdout);
+    let r = sb.run(&["explain", "--verbose", sql]);
+    assert!(r.ok && r.stdout.contains("-- not fired"), "{}\n{}", r.stdout, r.stderr);
+    let r = sb.run(&["sql", "--csv", "-- one row\nSELECT 1 AS one"]);
+    assert!(r.ok && r.stdout.contains("one"), "{}\n{}", r.stdout, r.stderr);
+    // A stored table is not updated in place: the error says what to do instead.
+    let r = sb.run(&["sql", "UPDATE pnl SET pnl = -pnl WHERE strategy_id = 1"]);
+    assert!(!r.ok && r.stderr.contains("pnl is a stored table") && r.stderr.contains("CREATE TABLE"), "{}", r.stderr);
+}

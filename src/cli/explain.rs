@@ -15,8 +15,13 @@ use crate::Global;
 /// Which query, and the values of its parameters.
 #[derive(Args, Debug)]
 pub struct QuerySource {
-    /// The SQL text itself, e.g. "SELECT count(*) FROM pnl".
-    #[arg(value_name = "SQL", conflicts_with_all = ["sql", "query"], required_unless_present_any = ["sql", "query"])]
+    /// The SQL text itself, e.g. "SELECT count(*) FROM pnl" (it may begin with a `--` comment).
+    #[arg(
+        value_name = "SQL",
+        allow_hyphen_values = true,
+        conflicts_with_all = ["sql", "query"],
+        required_unless_present_any = ["sql", "query"]
+    )]
     text: Option<String>,
     /// A file holding one SQL statement (it may use the templates' $parameters).
     #[arg(long, value_name = "FILE", conflicts_with = "query")]
@@ -327,10 +332,19 @@ fn print_record(r: &AbRecord, path: &std::path::Path) {
     println!("rules fired: {}", if r.rules_fired.is_empty() { "none".to_owned() } else { r.rules_fired.join(", ") });
     println!("kernels: {}", r.kernels);
     println!("{:<10} {:>10} {:>10} {:>10}", "seconds", "min", "median", "max");
-    for (name, s) in [("original", &r.original.seconds), ("rewritten", &r.rewritten.seconds)] {
-        println!("{:<10} {:>10.4} {:>10.4} {:>10.4}", name, s.min, s.median, s.max);
+    for (name, side) in [("original", &r.original), ("rewritten", &r.rewritten)] {
+        let s = &side.seconds;
+        if side.times.is_empty() {
+            let why = if side.timed_out_after.is_some() { "did not finish (--timeout)" } else { "not run" };
+            println!("{name:<10} {why:>32}");
+        } else {
+            println!("{:<10} {:>10.4} {:>10.4} {:>10.4}", name, s.min, s.median, s.max);
+        }
     }
     match (r.speedup, r.speedup_at_least) {
+        (None, None) if r.rules_fired.is_empty() => {
+            println!("speedup: none to measure (no rule fired: the rewritten plan is the original statement)")
+        }
         (Some(x), _) => println!("speedup (median original / median rewritten): {x:.2}x"),
         (None, Some(x)) => println!(
             "speedup: at least {x:.2}x (the original did not finish in {} s; --timeout)",
@@ -338,11 +352,10 @@ fn print_record(r: &AbRecord, path: &std::path::Path) {
         ),
         (None, None) => println!("speedup: unknown"),
     }
-    let equal = match r.equal {
-        Some(true) => "yes",
-        Some(false) => "NO",
-        None => "not checked",
-    };
-    println!("results equal: {equal}, on {}", r.equal_checked_on);
+    match r.equal {
+        Some(equal) => println!("results equal: {}, on {}", if equal { "yes" } else { "NO" }, r.equal_checked_on),
+        // The record says why not (it begins "not checked").
+        None => println!("results equal: {}", r.equal_checked_on),
+    }
     println!("record: {}", path.display());
 }

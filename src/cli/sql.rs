@@ -13,7 +13,8 @@ use crate::Global;
 pub struct SqlArgs {
     /// The SQL statement, in the engine's own dialect, e.g. "SELECT count(*) FROM pnl". On the
     /// embedded engine, tables a statement creates last for this command only; DROP TABLE
-    /// removes a stored table for good.
+    /// removes a stored table for good. It may begin with a `--` comment.
+    #[arg(allow_hyphen_values = true)]
     query: String,
     /// Print rows as a JSON array of objects.
     #[arg(long, conflicts_with = "csv")]

@@ -90,6 +90,30 @@ pub(crate) fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
     }
 }
 
+/// `e` with `from.c` read as `to.c`.
+fn renamed(e: &Expr, from: &Ident, to: &Ident) -> Expr {
+    let mut e = e.clone();
+    let _ = sqlparser::ast::visit_expressions_mut(&mut e, |x: &mut Expr| {
+        if let Expr::CompoundIdentifier(parts) = x
+            && parts.len() == 2
+            && same(&parts[0], from)
+        {
+            parts[0] = to.clone();
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e
+}
+
+fn has_subquery(e: &Expr) -> bool {
+    let mut sub = false;
+    let _ = sqlparser::ast::visit_expressions(e, |x: &Expr| {
+        sub |= matches!(x, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
+        ControlFlow::<()>::Continue(())
+    });
+    sub
+}
+
 /// The qualifiers among `names` that an expression refers to, subqueries included.
 fn qualifiers(e: &Expr, names: &[Ident]) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
@@ -252,6 +276,8 @@ enum Conjunct {
     },
     A(Expr),
     B(Expr),
+    /// A condition on another relation's own columns: part of its candidate set.
+    Other(Ident, Expr),
 }
 
 fn flip(op: &BinaryOperator) -> Option<BinaryOperator> {
@@ -320,6 +346,8 @@ fn classify(c: &Expr, a: &Ident, b: &Ident, others: &[Ident]) -> Result<Conjunct
         Ok(Conjunct::A(c.clone()))
     } else if only(b) {
         Ok(Conjunct::B(c.clone()))
+    } else if let Some(o) = others.iter().find(|o| only(o)) {
+        Ok(Conjunct::Other(o.clone(), c.clone()))
     } else if refs.is_empty() {
         Err(format!("condition {c} reads neither side of the self-join"))
     } else {
@@ -356,15 +384,35 @@ impl CorrRequest {
             for (factor, op) in std::iter::once((&twj.relation, None))
                 .chain(twj.joins.iter().map(|j| (&j.relation, Some(&j.join_operator))))
             {
+                let name =
+                    relation_name(factor).ok_or_else(|| format!("FROM item {factor} has no name to refer to it by"))?;
                 match op {
                     None | Some(JoinOperator::CrossJoin(JoinConstraint::None)) => {}
                     Some(JoinOperator::Join(JoinConstraint::On(on)) | JoinOperator::Inner(JoinConstraint::On(on))) => {
                         conjuncts(on, &mut pool)
                     }
-                    Some(_) => return Err(format!("the join to {factor} is not an inner join with ON")),
+                    Some(
+                        JoinOperator::Join(JoinConstraint::Using(columns))
+                        | JoinOperator::Inner(JoinConstraint::Using(columns)),
+                    ) => {
+                        // `l JOIN r USING (c)` is `l.c = r.c` (the query reads c only through
+                        // the two relations' names here), where l is one relation: with more
+                        // on the left, c would be ambiguous.
+                        let [left] = relations.as_slice() else {
+                            return Err(format!(
+                                "the join to {factor} is USING with more than one relation on its left; write it with ON"
+                            ));
+                        };
+                        for c in columns {
+                            let [part] = c.0.as_slice() else {
+                                return Err(format!("USING column {c} is not a bare name"));
+                            };
+                            let c = part.as_ident().ok_or_else(|| format!("USING column {c} is not a column"))?;
+                            pool.push(ast::binary(col(&left.name, c), BinaryOperator::Eq, col(&name, c)));
+                        }
+                    }
+                    Some(_) => return Err(format!("the join to {factor} is not an inner join with ON or USING")),
                 }
-                let name =
-                    relation_name(factor).ok_or_else(|| format!("FROM item {factor} has no name to refer to it by"))?;
                 relations.push(Relation { name, factor });
             }
         }
@@ -389,6 +437,7 @@ impl CorrRequest {
             .collect();
         let (mut key, mut related, mut links) = (None::<Ident>, None, Vec::new());
         let (mut filters_a, mut filters_b) = (Vec::new(), Vec::new());
+        let mut of_others: Vec<(Ident, Expr)> = Vec::new();
         for c in &pool {
             match classify(c, &alias_a, &alias_b, &others)? {
                 Conjunct::SidesEqual(k) => match &key {
@@ -408,9 +457,25 @@ impl CorrRequest {
                 }
                 Conjunct::A(e) => filters_a.push(e),
                 Conjunct::B(e) => filters_b.push(e),
+                Conjunct::Other(o, e) => of_others.push((o, e)),
             }
         }
         let key = key.ok_or_else(|| format!("no condition {alias_a}.<key> = {alias_b}.<key> joins the two sides"))?;
+        // A condition on one side's key holds on the other's too, as the join makes the keys
+        // equal: `a.trade_date BETWEEN x AND y` is also `b.trade_date BETWEEN x AND y`.
+        let on_key =
+            |f: &Expr, alias: &Ident| !has_subquery(f) && reads_beyond(f, Some(alias), &[key.value.as_str()]).is_none();
+        let implied_b: Vec<Expr> =
+            filters_a.iter().filter(|f| on_key(f, &alias_a)).map(|f| renamed(f, &alias_a, &alias_b)).collect();
+        let implied_a: Vec<Expr> =
+            filters_b.iter().filter(|f| on_key(f, &alias_b)).map(|f| renamed(f, &alias_b, &alias_a)).collect();
+        for (implied, filters) in [(implied_a, &mut filters_a), (implied_b, &mut filters_b)] {
+            for f in implied {
+                if !filters.iter().any(|g| g.to_string() == f.to_string()) {
+                    filters.push(f);
+                }
+            }
+        }
         let outputs = named_outputs(s)?;
         let id = group_id(s, &outputs, &alias_a, &alias_b)?;
         if same(&id, &key) || same(&value, &id) || same(&value, &key) {
@@ -449,10 +514,12 @@ impl CorrRequest {
                     at: None,
                 });
             }
+            // Its own conditions go with it, read through the same name.
+            let own = of_others.iter().filter(|(o, _)| same(o, other)).map(|(_, e)| renamed(e, other, &cand));
             let pick = ast::select(
                 vec![SelectItem::UnnamedExpr(col(&cand, other_column))],
                 vec![ast::from(factor)],
-                None,
+                ast::and_all(own),
                 Vec::new(),
             );
             ids.push(ast::in_subquery(col(alias, &id), ast::select_query(pick)));
@@ -574,6 +641,11 @@ impl CorrRequest {
                         && same(&parts[0], alias)
                     {
                         parts[0] = placeholder.clone();
+                    }
+                    // A list is a set: (1, 2, 3) and (3, 2, 1) filter alike.
+                    if let Expr::InList { list, .. } = x {
+                        list.sort_by_key(|e| e.to_string());
+                        list.dedup_by(|x, y| x.to_string() == y.to_string());
                     }
                     ControlFlow::<()>::Continue(())
                 });
@@ -1060,5 +1132,31 @@ mod tests {
         .unwrap();
         assert_eq!(r.filter_beyond_id_and_key(), None);
         assert!(!r.symmetric_filters());
+    }
+
+    /// USING as ON, a key range on one side put on both, lists compared as sets, and a
+    /// candidate relation's own conditions kept with it.
+    #[test]
+    fn user_spellings_come_to_the_same_request() {
+        let q = "SELECT a.id AS x, CORR(a.v, b.v) AS c FROM t a JOIN t b";
+        let r = req(&format!("{q} USING (k) WHERE a.id IN (1, 2) AND b.id IN (2, 1, 2) GROUP BY a.id, b.id")).unwrap();
+        assert_eq!(r.key.value, "k");
+        assert!(r.symmetric_filters());
+        let r = req(&format!("{q} ON a.k = b.k WHERE a.k BETWEEN 3 AND 9 GROUP BY a.id, b.id")).unwrap();
+        assert_eq!(r.filters_b.iter().map(|f| f.to_string()).collect::<Vec<_>>(), ["b.k BETWEEN 3 AND 9"]);
+        assert!(r.symmetric_filters());
+        // A range over the key and another column is not the key's alone.
+        let r = req(&format!("{q} ON a.k = b.k WHERE a.k > a.v GROUP BY a.id, b.id")).unwrap();
+        assert!(r.filters_b.is_empty() && !r.symmetric_filters());
+        let r = req("SELECT a.id AS x, CORR(a.v, b.v) AS c FROM t a JOIN s sa ON sa.id = a.id JOIN t b ON a.k = b.k \
+             JOIN s sb ON sb.id = b.id WHERE sa.name LIKE 'x%' AND sb.name LIKE 'x%' GROUP BY a.id, b.id")
+        .unwrap();
+        assert!(r.symmetric_filters());
+        assert!(r.filters_a[0].to_string().contains("WHERE ht_cand.name LIKE 'x%'"), "{}", r.filters_a[0]);
+        let e = req(
+            "SELECT a.id AS x, CORR(a.v, b.v) AS c FROM t a JOIN s sa ON sa.id = a.id JOIN t b USING (k) GROUP BY a.id, b.id",
+        )
+        .unwrap_err();
+        assert!(e.contains("USING with more than one relation on its left"), "{e}");
     }
 }

@@ -152,12 +152,19 @@ pub fn assert_rule_keeps_results(rule: &str, template: &str) {
 
 /// The UPDATE of ulta_update against its CTAS, on in-memory copies (UPDATE needs one).
 pub fn assert_update_rewrite_keeps_results() {
+    assert_update_keeps_results_of(&|case| {
+        let params = Params { inverted: Some(vec![0, (case.n - 1) as i64]), ..Params::default() };
+        templates::bind(templates::find("ulta_update").unwrap(), &params).unwrap()
+    });
+}
+
+/// As [`assert_update_rewrite_keeps_results`], for the UPDATE `stmt_of` gives each data set.
+pub fn assert_update_keeps_results_of(stmt_of: &dyn Fn(&Case) -> sqlparser::ast::Statement) {
     let rt = rt();
     for seed in 0..8u64 {
         let case = random_case(seed, seed % 2 == 1);
         let (_dir, engine) = engine_with(&rt, &case);
-        let params = Params { inverted: Some(vec![0, (case.n - 1) as i64]), ..Params::default() };
-        let stmt = templates::bind(templates::find("ulta_update").unwrap(), &params).unwrap();
+        let stmt = stmt_of(&case);
         let mut ctx = rt.run(Context::discover(&engine, &stmt)).unwrap();
         ctx.capabilities = crate::engine::EngineKind::Heavydb.capabilities();
         let outcome = optimize(stmt.clone(), &ctx, None).unwrap();

@@ -31,7 +31,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sqlparser::ast::{AlterTableOperation, ObjectName, ObjectType, RenameTableNameKind, Statement};
 
-use crate::engine::{Engine, EngineKind, Query, Rows, TableSource, TableStatistics};
+use crate::engine::{Engine, EngineKind, Query, QueryOutput, Rows, TableSource, TableStatistics};
 use crate::error::{Error, Result};
 
 const CATALOG: &str = "catalog.json";
@@ -303,6 +303,44 @@ impl Embedded {
             .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(stmt.clone())))
             .await?;
         Ok(self.ctx.execute_logical_plan(plan).await?)
+    }
+
+    /// An UPDATE, its WHERE's `IN (SELECT ...)` run first where DataFusion could not plan
+    /// them inside it ([`super::update_in`]).
+    async fn update(&self, stmt: &Statement) -> Result<DataFrame> {
+        if let Statement::Update(u) = stmt
+            && let sqlparser::ast::TableFactor::Table { name, .. } = &u.table.relation
+            && let Ok(table) = single_name(name)
+            && self.is_stored(&table)?
+            && !self.shadowed().contains_key(&table)
+        {
+            return Err(Error::engine(
+                "UPDATE",
+                format!(
+                    "{table} is a stored table, which the embedded engine does not update in place: write the \
+                     new rows with CREATE TABLE ... AS SELECT (see `heavytune explain --target heavydb` for the \
+                     rewrite of this UPDATE), or load the data again"
+                ),
+            ));
+        }
+        let mut lists = Vec::new();
+        for q in super::update_in::subqueries(stmt) {
+            // A subquery that does not run on its own (a correlated one) stays as written.
+            let answer = match self.dataframe(&Statement::Query(Box::new(q))).await {
+                Ok(df) => {
+                    let schema = Arc::new(df.schema().as_arrow().clone());
+                    df.collect().await.ok().map(|batches| QueryOutput { schema, batches })
+                }
+                Err(_) => None,
+            };
+            lists.push(answer.as_ref().and_then(super::update_in::literals));
+        }
+        if lists.iter().all(Option::is_none) {
+            return self.dataframe(stmt).await;
+        }
+        let mut stmt = stmt.clone();
+        super::update_in::put_lists(&mut stmt, lists);
+        self.dataframe(&stmt).await
     }
 
     /// `DROP TABLE`: session tables go (showing what they hid); a stored table leaves the
@@ -704,7 +742,7 @@ impl Engine for Embedded {
                 let stmt = crate::templates::parse(text);
                 match stmt {
                     // Statements DataFusion itself does not run are ours to handle.
-                    Ok(s @ (Statement::Drop { .. } | Statement::AlterTable(_))) => {
+                    Ok(s @ (Statement::Drop { .. } | Statement::AlterTable(_) | Statement::Update(_))) => {
                         return self.query(Query::Ast(&s)).await;
                     }
                     _ => self.ctx.sql(text).await?,
@@ -729,6 +767,7 @@ impl Engine for Embedded {
                 self.rename(&alter.name, to)?;
                 return Ok(Rows::from_batches(Arc::new(arrow::datatypes::Schema::empty()), Vec::new()));
             }
+            Query::Ast(stmt @ Statement::Update(_)) => self.update(stmt).await?,
             Query::Ast(stmt) => self.dataframe(stmt).await?,
         };
         rows_of(df).await

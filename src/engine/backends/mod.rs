@@ -6,6 +6,7 @@ mod flightsql;
 pub mod functions;
 pub mod odbc;
 mod replayed;
+mod update_in;
 mod yielding_joins;
 
 pub use embedded::{Embedded, Staged};

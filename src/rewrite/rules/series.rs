@@ -67,7 +67,8 @@ enum Col {
         v: String,
         k: String,
     },
-    /// Anything else (the expression, for messages).
+    /// Anything else: the expression in backticks, and why it is not one of the above where
+    /// that says more (for messages).
     Other(String),
 }
 
@@ -79,7 +80,7 @@ impl Col {
             Col::Peak { v, .. } => format!("the running peak of the sum of {v}"),
             Col::Fall { v, .. } => format!("the fall of the sum of {v} from its peak"),
             Col::Mean { v, .. } => format!("the mean of {v}"),
-            Col::Other(e) => format!("`{e}`"),
+            Col::Other(what) => what.clone(),
         }
     }
 }
@@ -142,7 +143,11 @@ impl Chain<'_> {
                 _ => {}
             }
         }
-        if wildcard { self.column(at + 1, name) } else { Col::Other(format!("{}.{name} (no such column)", level.name)) }
+        if wildcard {
+            self.column(at + 1, name)
+        } else {
+            Col::Other(format!("`{}.{name}` (no such column)", level.name))
+        }
     }
 
     /// What `e`, read from level `from`, holds.
@@ -152,7 +157,7 @@ impl Chain<'_> {
             Expr::Identifier(i) => self.column(from, i),
             Expr::CompoundIdentifier(parts) => match parts.last() {
                 Some(i) => self.column(from, i),
-                None => Col::Other(e.to_string()),
+                None => Col::Other(format!("`{e}`")),
             },
             Expr::BinaryOp { left, op: BinaryOperator::Minus, right } => {
                 match (self.classify(left, from), self.classify(right, from)) {
@@ -161,11 +166,79 @@ impl Chain<'_> {
                     {
                         Col::Fall { v, k, o }
                     }
-                    _ => Col::Other(e.to_string()),
+                    // A side that says why it is not a window says it for the whole.
+                    (l, r) => match [l, r].into_iter().find(|c| matches!(c, Col::Other(w) if w.ends_with(')'))) {
+                        Some(inner) => Col::Other(format!("`{e}`, which reads {}", inner.what())),
+                        None => Col::Other(format!("`{e}`")),
+                    },
                 }
             }
-            Expr::Function(_) => self.window(e, from).unwrap_or_else(|| Col::Other(e.to_string())),
-            _ => Col::Other(e.to_string()),
+            Expr::Function(_) => self.window(e, from).unwrap_or_else(|| match self.why_not_window(e, from) {
+                Some(why) => Col::Other(format!("`{e}` ({why})")),
+                None => Col::Other(format!("`{e}`")),
+            }),
+            _ => Col::Other(format!("`{e}`")),
+        }
+    }
+
+    /// Why a window function is not one the rule models (None: not a window function, or
+    /// nothing to say beyond what it reads).
+    fn why_not_window(&self, e: &Expr, from: usize) -> Option<String> {
+        let Expr::Function(f) = e else { return None };
+        let Some(WindowType::WindowSpec(w)) = &f.over else {
+            return f.over.as_ref().map(|_| "a named window, which the rule does not look up".to_owned());
+        };
+        let name = function_name(e)?;
+        if !matches!(name.as_str(), "SUM" | "MAX" | "AVG") {
+            return Some(format!("{name} is not SUM, MAX or AVG, the windows of a drawdown or a mean"));
+        }
+        let base = |e: &Expr| matches!(self.classify(e, from), Col::Base(_));
+        match w.partition_by.as_slice() {
+            [p] if base(p) => {}
+            [p] => return Some(format!("it is partitioned by {p}, not by a column of the table")),
+            ps => return Some(format!("it is partitioned by {} expressions, not by the id alone", ps.len())),
+        }
+        if name == "AVG" {
+            return (!w.order_by.is_empty() || w.window_frame.is_some())
+                .then(|| "a mean over the whole partition has no ORDER BY or frame".to_owned());
+        }
+        match w.order_by.as_slice() {
+            [o] if o.options.asc == Some(false) => {
+                return Some(format!("it is ordered by {} DESC; a running window reads the days ascending", o.expr));
+            }
+            [o] if o.options.nulls_first.is_some() || o.with_fill.is_some() => {
+                return Some(format!("its ORDER BY {o} sets NULLS FIRST/LAST or WITH FILL"));
+            }
+            [o] if !base(&o.expr) => return Some(format!("it is ordered by {}, not by a column of the table", o.expr)),
+            [_] => {}
+            [] => return Some("it has no ORDER BY, so it is no running window".to_owned()),
+            os => return Some(format!("it is ordered by {} expressions, not by the day alone", os.len())),
+        }
+        match frame(w) {
+            Frame::Other => Some(format!(
+                "its frame {} is not from the partition's first row to the current one",
+                w.window_frame
+                    .as_ref()
+                    .map(|f| match &f.end_bound {
+                        Some(end) => format!("{} BETWEEN {} AND {end}", f.units, f.start_bound),
+                        None => format!("{} {}", f.units, f.start_bound),
+                    })
+                    .unwrap_or_default()
+            )),
+            Frame::Default => Some(
+                "its default (RANGE) frame is a running window only where the facts show one row per id and \
+                 day, which they do not here"
+                    .to_owned(),
+            ),
+            Frame::Running if name == "MAX" => Some(match self.classify(plain_arg(e)?, from) {
+                Col::Running { v, k, o } => format!(
+                    "its argument is the running sum of {v} partitioned by {k} and ordered by {o}, while it is \
+                     partitioned by {} and ordered by {}",
+                    w.partition_by[0], w.order_by[0].expr
+                ),
+                arg => format!("its argument is {}, not the running sum of a column", arg.what()),
+            }),
+            Frame::Running => None,
         }
     }
 
@@ -919,6 +992,26 @@ mod tests {
         );
         assert!(!declined(&range).is_empty());
         assert!(run(&range, EngineKind::Datafusion).1.fired.is_empty());
+        // A window that is not a running one says which of its parts is not.
+        for (from, to, why) in [
+            (
+                "ORDER BY seq ROWS",
+                "ORDER BY seq DESC ROWS",
+                "ordered by seq DESC; a running window reads the days ascending",
+            ),
+            ("PARTITION BY strategy_id ORDER BY seq ROWS", "PARTITION BY zone ORDER BY seq ROWS", ""),
+            (
+                "BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS equity",
+                "BETWEEN 19 PRECEDING AND CURRENT ROW) AS equity",
+                "is not from the partition's first row",
+            ),
+        ] {
+            let sql = DRAWDOWN.replacen(from, to, 1);
+            assert_ne!(sql, DRAWDOWN, "{from}");
+            let got = declined(&sql);
+            assert!(run(&sql, EngineKind::Datafusion).1.fired.is_empty(), "{sql}");
+            assert!(got.contains(why), "{got}");
+        }
     }
 
     /// The chain written as nested derived tables, with `ROWS UNBOUNDED PRECEDING`, as CTEs.

@@ -1,7 +1,10 @@
 //! update_to_ctas: an UPDATE (typically SET col = CASE ...) as CREATE TABLE AS SELECT.
 
 use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
-use sqlparser::ast::{AssignmentTarget, Expr, Ident, ObjectName, SelectItem, Statement, TableFactor};
+use sqlparser::ast::{
+    AssignmentTarget, Distinct, Expr, Ident, Join, JoinConstraint, JoinOperator, ObjectName, Query, SelectItem,
+    SetExpr, Statement, TableFactor, TableWithJoins,
+};
 
 use super::super::ast;
 use super::super::{Context, Plan, Rule, Transformed};
@@ -11,13 +14,116 @@ use crate::error::Result;
 /// once. Every column keeps its place; an assigned one becomes
 /// `CAST(CASE WHEN <where> THEN <value> ELSE <column> END AS <type>)`. The new table is
 /// `<table>_ctas`, swapped into place by the plan's follow-up statements (DROP, then RENAME).
+///
+/// A WHERE conjunct `col IN (SELECT k ...)` (how ULTA picks its losers) would put the subquery
+/// inside the CASE, where engines plan it poorly or not at all; it becomes a LEFT JOIN to the
+/// subquery's distinct values instead, the conjunct `ht_inN.ht_key IS NOT NULL`: a row
+/// matches exactly where its `col` equals one of them, which is where IN is true.
 #[derive(Debug)]
 pub struct UpdateToCtas;
 
 struct Parts {
     table: sqlparser::ast::ObjectName,
+    alias: Option<Ident>,
     assignments: Vec<(String, sqlparser::ast::Expr)>,
     selection: Option<sqlparser::ast::Expr>,
+}
+
+/// The WHERE as conjuncts without subqueries, and the `col IN (SELECT ...)` ones.
+struct Where {
+    plain: Vec<Expr>,
+    members: Vec<(Expr, Query)>,
+}
+
+/// The key column of a membership's derived table.
+const KEY: &str = "ht_key";
+
+fn has_subquery(e: &Expr) -> bool {
+    let mut sub = false;
+    let _ = sqlparser::ast::visit_expressions(e, |e: &Expr| {
+        sub |= matches!(e, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    sub
+}
+
+/// Splits the WHERE: every conjunct holding a subquery must be `col IN (SELECT one column
+/// ...)` over a column of the updated table, uncorrelated with it where it is aliased.
+fn split_where(w: &Expr, alias: Option<&Ident>) -> Result<Where, String> {
+    let mut all = Vec::new();
+    super::super::corr::conjuncts(w, &mut all);
+    let mut out = Where { plain: Vec::new(), members: Vec::new() };
+    for c in all {
+        if !has_subquery(&c) {
+            out.plain.push(c);
+            continue;
+        }
+        let Expr::InSubquery { expr, subquery, negated: false } = &c else {
+            return Err(format!(
+                "the WHERE conjunct {c} holds a subquery other than `column IN (SELECT ...)`, which the CTAS \
+                 would evaluate inside a CASE expression, where engines plan it poorly or not at all (DataFusion 55 does not)"
+            ));
+        };
+        let column_of_table = match expr.as_ref() {
+            Expr::Identifier(_) => true,
+            Expr::CompoundIdentifier(p) => p.len() == 2 && alias.is_some_and(|a| a.value == p[0].value),
+            _ => false,
+        };
+        if !column_of_table || has_subquery(expr) {
+            return Err(format!("in the WHERE conjunct {c}, {expr} is not a column of the updated table"));
+        }
+        let SetExpr::Select(sel) = subquery.body.as_ref() else {
+            return Err(format!("the subquery of {c} is not a plain SELECT"));
+        };
+        if !matches!(sel.projection.as_slice(), [SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }]) {
+            return Err(format!("the subquery of {c} does not select exactly one named expression"));
+        }
+        if let Some(a) = alias {
+            let mut outer = false;
+            let _ = sqlparser::ast::visit_expressions(subquery.as_ref(), |e: &Expr| {
+                outer |= matches!(e, Expr::CompoundIdentifier(p) if p.len() == 2 && p[0].value == a.value);
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+            if outer {
+                return Err(format!("the subquery of {c} reads {a}, the updated table (a correlated subquery)"));
+            }
+        }
+        out.members.push(((**expr).clone(), (**subquery).clone()));
+    }
+    Ok(out)
+}
+
+/// `LEFT JOIN (SELECT DISTINCT ht_key FROM (<subquery, its column named ht_key>) AS
+/// ht_subN) AS ht_inN ON col = ht_inN.ht_key`.
+fn membership_join(n: usize, column: Expr, mut subquery: Query) -> Join {
+    let key = ast::ident(KEY);
+    if let SetExpr::Select(sel) = subquery.body.as_mut()
+        && let [item] = sel.projection.as_mut_slice()
+    {
+        let expr = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
+            _ => unreachable!("checked by split_where"),
+        };
+        *item = ast::item(expr, &key);
+    }
+    let inner = ast::derived(subquery, &ast::ident(&format!("ht_sub{n}")));
+    let mut distinct = ast::select(
+        vec![SelectItem::UnnamedExpr(Expr::Identifier(key.clone()))],
+        vec![ast::from(inner)],
+        None,
+        Vec::new(),
+    );
+    distinct.distinct = Some(Distinct::Distinct);
+    let alias = ast::ident(&format!("ht_in{n}"));
+    Join {
+        relation: ast::derived(ast::select_query(distinct), &alias),
+        global: false,
+        join_operator: JoinOperator::LeftOuter(JoinConstraint::On(ast::binary(
+            column,
+            sqlparser::ast::BinaryOperator::Eq,
+            ast::col(&alias, &key),
+        ))),
+    }
 }
 
 fn parts(stmt: &Statement) -> Result<Parts, String> {
@@ -28,9 +134,12 @@ fn parts(stmt: &Statement) -> Result<Parts, String> {
     if !u.order_by.is_empty() || u.limit.is_some() || !u.table.joins.is_empty() {
         return Err("UPDATE with ORDER BY, LIMIT or joins is not rewritten".into());
     }
-    let TableFactor::Table { name, alias: None, .. } = &u.table.relation else {
-        return Err("the updated table is not a plain, unaliased table".into());
+    let TableFactor::Table { name, alias, args: None, .. } = &u.table.relation else {
+        return Err("the updated table is not a plain table".into());
     };
+    if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+        return Err("the updated table's alias renames its columns".into());
+    }
     let mut assignments = Vec::new();
     for a in &u.assignments {
         let AssignmentTarget::ColumnName(col) = &a.target else {
@@ -40,11 +149,16 @@ fn parts(stmt: &Statement) -> Result<Parts, String> {
         let ident = part.as_ident().ok_or_else(|| format!("assignment target {col} is not a column"))?;
         assignments.push((ident.value.clone(), a.value.clone()));
     }
-    Ok(Parts { table: name.clone(), assignments, selection: u.selection.clone() })
+    Ok(Parts {
+        table: name.clone(),
+        alias: alias.as_ref().map(|a| a.name.clone()),
+        assignments,
+        selection: u.selection.clone(),
+    })
 }
 
 impl UpdateToCtas {
-    fn check(&self, plan: &Plan, ctx: &Context) -> Result<(Parts, String), String> {
+    fn check(&self, plan: &Plan, ctx: &Context) -> Result<(Parts, Where, String), String> {
         let p = parts(&plan.statement)?;
         // Where the engine has no UPDATE at all, the CTAS is the only way to run it.
         if ctx.capabilities.update && !ctx.capabilities.update_rewrites_fragments {
@@ -52,18 +166,12 @@ impl UpdateToCtas {
                         (reports/README.md); the rule is for column stores such as HeavyDB (--target heavydb)"
                 .into());
         }
-        if let Some(w) = &p.selection {
-            let mut sub = false;
-            let _ = sqlparser::ast::visit_expressions(w, |e: &Expr| {
-                sub |= matches!(e, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
-                std::ops::ControlFlow::<()>::Continue(())
-            });
-            if sub {
-                return Err(format!(
-                    "the WHERE clause {w} holds a subquery, which the CTAS would evaluate inside a CASE \
-                     expression of its projection, where engines plan it poorly or not at all (DataFusion 55 does not)"
-                ));
-            }
+        let split = match &p.selection {
+            Some(w) => split_where(w, p.alias.as_ref())?,
+            None => Where { plain: Vec::new(), members: Vec::new() },
+        };
+        if p.assignments.iter().any(|(_, v)| has_subquery(v)) {
+            return Err("an assigned value holds a subquery".into());
         }
         let columns = ctx.table_columns(&p.table).ok_or_else(|| format!("the columns of {} are unknown", p.table))?;
         for (c, _) in &p.assignments {
@@ -71,9 +179,15 @@ impl UpdateToCtas {
                 return Err(format!("{} has no column {c}", p.table));
             }
         }
-        let why =
+        let mut why =
             format!("{} of {} columns assigned: the whole table is rewritten once", p.assignments.len(), columns.len());
-        Ok((p, why))
+        if !split.members.is_empty() {
+            why.push_str(&format!(
+                "; {} IN (SELECT ...) of the WHERE as LEFT JOINs to the subqueries' distinct values",
+                split.members.len()
+            ));
+        }
+        Ok((p, split, why))
     }
 }
 
@@ -87,11 +201,16 @@ impl Rule for UpdateToCtas {
     }
 
     fn rewrite(&self, plan: &mut Plan, ctx: &Context) -> crate::error::Result<Transformed> {
-        let (p, why) = match self.check(plan, ctx) {
+        let (p, split, why) = match self.check(plan, ctx) {
             Ok(ok) => ok,
             Err(why) => return Ok(Transformed::no(why)),
         };
         let columns = ctx.table_columns(&p.table).cloned().unwrap_or_default();
+        let joins: Vec<Join> =
+            split.members.into_iter().enumerate().map(|(n, (column, q))| membership_join(n, column, q)).collect();
+        let matched = (0..joins.len())
+            .map(|n| Expr::IsNotNull(Box::new(ast::col(&ast::ident(&format!("ht_in{n}")), &ast::ident(KEY)))));
+        let selection = ast::and_all(split.plain.into_iter().chain(matched));
         let items: Vec<SelectItem> = columns
             .iter()
             .map(|c| {
@@ -99,7 +218,7 @@ impl Rule for UpdateToCtas {
                 match p.assignments.iter().find(|(n, _)| n == &c.name) {
                     None => SelectItem::UnnamedExpr(Expr::Identifier(name)),
                     Some((_, value)) => {
-                        let value = match &p.selection {
+                        let value = match &selection {
                             Some(w) => ast::case_when(w.clone(), value.clone(), Expr::Identifier(name.clone())),
                             None => value.clone(),
                         };
@@ -110,7 +229,8 @@ impl Rule for UpdateToCtas {
             .collect();
         let bare = crate::templates::bare_name(&p.table);
         let target = ObjectName::from(vec![Ident::with_quote('"', format!("{bare}_ctas"))]);
-        let select = ast::select(items, vec![ast::from(ast::table(&p.table, None))], None, Vec::new());
+        let from = TableWithJoins { relation: ast::table(&p.table, p.alias.as_ref()), joins };
+        let select = ast::select(items, vec![from], None, Vec::new());
         let before = plan.statement.to_string();
         plan.statement = Statement::CreateTable(
             CreateTableBuilder::new(target.clone()).query(Some(Box::new(ast::select_query(select)))).build(),
@@ -138,6 +258,32 @@ mod tests {
         assert_update_rewrite_keeps_results();
     }
 
+    /// ULTA as users write it: the losers picked by a subquery, the table aliased or not.
+    #[test]
+    fn rewrites_an_update_of_the_strategies_a_subquery_picks() {
+        for sql in [
+            "UPDATE pnl SET pnl = -pnl WHERE strategy_id IN \
+             (SELECT strategy_id FROM pnl GROUP BY strategy_id HAVING SUM(pnl) < 0)",
+            "UPDATE pnl AS p SET pnl = -p.pnl WHERE p.trade_date > DATE '2020-01-02' AND p.strategy_id IN \
+             (SELECT q.strategy_id AS s FROM pnl q WHERE q.pnl > 0 ORDER BY q.strategy_id LIMIT 3)",
+        ] {
+            assert_update_keeps_results_of(&|_| crate::templates::parse(sql).unwrap());
+        }
+        let (_, ctx) = plan_of("ulta_update", &[]);
+        let mut plan = sql_plan(
+            "UPDATE pnl SET pnl = -pnl WHERE strategy_id IN (SELECT strategy_id FROM pnl GROUP BY strategy_id HAVING SUM(pnl) < 0)",
+        );
+        assert!(UpdateToCtas.rewrite(&mut plan, &ctx).unwrap().changed());
+        let sql = plan.statement.to_string();
+        assert!(
+            sql.contains(
+                "FROM pnl LEFT OUTER JOIN (SELECT DISTINCT ht_key FROM (SELECT strategy_id AS ht_key FROM pnl GROUP BY \
+                 strategy_id HAVING SUM(pnl) < 0) AS ht_sub0) AS ht_in0 ON strategy_id = ht_in0.ht_key"
+            ) && sql.contains("CASE WHEN ht_in0.ht_key IS NOT NULL THEN -pnl ELSE \"pnl\" END"),
+            "{sql}"
+        );
+    }
+
     #[test]
     fn declines_what_it_cannot_express() {
         let no = |sql: &str, ctx: &Context| UpdateToCtas.rewrite(&mut sql_plan(sql), ctx).unwrap().declined.join("; ");
@@ -145,5 +291,22 @@ mod tests {
         let ctx = Context::for_kind(crate::engine::EngineKind::Heavydb);
         assert!(no("SELECT 1", &ctx).contains("not an UPDATE"));
         assert!(no("UPDATE pnl SET pnl = 0", &ctx).contains("columns of pnl are unknown"));
+        let (_, ctx) = plan_of("ulta_update", &[]);
+        for (sql, why) in [
+            ("UPDATE pnl SET pnl = 0 WHERE EXISTS (SELECT 1 FROM strategies)", "other than `column IN (SELECT ...)`"),
+            ("UPDATE pnl SET pnl = 0 WHERE strategy_id NOT IN (SELECT 1)", "other than `column IN (SELECT ...)`"),
+            ("UPDATE pnl SET pnl = 0 WHERE strategy_id = 1 OR strategy_id IN (SELECT 1)", "other than"),
+            ("UPDATE pnl SET pnl = 0 WHERE strategy_id + 1 IN (SELECT 1)", "is not a column of the updated table"),
+            ("UPDATE pnl SET pnl = 0 WHERE strategy_id IN (SELECT 1, 2)", "exactly one named expression"),
+            ("UPDATE pnl SET pnl = 0 WHERE strategy_id IN (SELECT 1 UNION SELECT 2)", "not a plain SELECT"),
+            (
+                "UPDATE pnl AS p SET pnl = 0 WHERE strategy_id IN (SELECT s.strategy_id FROM strategies s WHERE s.strategy_id = p.strategy_id)",
+                "correlated",
+            ),
+            ("UPDATE pnl SET pnl = (SELECT 1)", "assigned value holds a subquery"),
+        ] {
+            let got = no(sql, &ctx);
+            assert!(got.contains(why), "{sql}: {got}");
+        }
     }
 }

@@ -1,0 +1,3 @@
+-- the kernel fills session table ht_kernel_ht_p0 from:
+WITH ht_za_c AS (SELECT a.strategy_id AS ht_id, a.trade_date AS ht_key, CASE WHEN MIN(a.pnl) OVER (PARTITION BY a.strategy_id) = MAX(a.pnl) OVER (PARTITION BY a.strategy_id) THEN NULL ELSE a.pnl - AVG(a.pnl) OVER (PARTITION BY a.strategy_id) END AS ht_c FROM pnl AS a WHERE a.strategy_id IN (0, 1, 2, 3)), ht_za AS (SELECT ht_id, ht_key, ht_c / SQRT(SUM(ht_c * ht_c) OVER (PARTITION BY ht_id)) AS ht_z FROM ht_za_c) SELECT ht_id AS ht_id, ht_key AS ht_key, ht_z FROM ht_za ORDER BY ht_id, ht_key;
+SELECT ht_p0.ht_id_a AS s1, ht_p0.ht_id_b AS s2, ht_p0.ht_corr AS corr FROM ht_kernel_ht_p0 AS ht_p0 WHERE ht_p0.ht_id_a < ht_p0.ht_id_b

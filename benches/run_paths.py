@@ -22,6 +22,8 @@ import records
 VARIANTS = {
     "default": [],
     "local": ["--stats", "local"],
+    "ulta": ["--ulta"],
+    "ulta_local": ["--ulta", "--stats", "local"],
     "threads1": ["--threads", "1"],
     "threads2": ["--threads", "2"],
     "batch1": ["--batch", "1"],

@@ -162,11 +162,10 @@ async fn prepare_stored(
     Ok((names, missing as usize))
 }
 
-/// ULTA in the engine: the decisions as a session strategies table, the inverted P&L as a
-/// session table, and the report's figures.
-async fn ulta(temps: &mut Temporaries<'_>, tables: &TableNames) -> Result<(TableNames, Vec<Inversion>)> {
+/// ULTA's decisions in the engine: the session strategies table they make (each strategy's
+/// new position, source and whether it is inverted) and the report's figures.
+async fn ulta_decide(temps: &mut Temporaries<'_>, tables: &TableNames) -> Result<(String, Vec<Inversion>)> {
     let strategies = create(temps, "ulta_strategies", tables, false).await?;
-    let pnl = create(temps, "ulta_pnl", tables, true).await?;
     let report = run(temps.engine(), "ulta_report", tables).await?;
     let figures = |c: &str| -> Result<Vec<f64>> {
         report
@@ -191,7 +190,55 @@ async fn ulta(temps: &mut Temporaries<'_>, tables: &TableNames) -> Result<(Table
             inverted_ratio: inv_ratio[i],
         })
         .collect();
-    Ok((TableNames { pnl, strategies }, inversions))
+    Ok((strategies, inversions))
+}
+
+/// Whether each of `n` strategies is inverted, by its loaded position, from the engine's
+/// decisions table; checked against the order the search expects (kept strategies, then the
+/// inverted ones, each in their order), which the table's new positions must follow.
+async fn decisions(engine: &dyn Engine, strategies: &str, n: usize) -> Result<Vec<bool>> {
+    let out = fetch_sql(
+        engine,
+        &format!(
+            "SELECT strategy_id, source_id, CASE WHEN inverted THEN 1 ELSE 0 END AS inverted FROM {} ORDER BY source_id",
+            quote_ident(strategies)
+        ),
+    )
+    .await?;
+    let wrong = |why: String| Error::engine("ulta_strategies", why);
+    let (new, source) = (out.i64s("strategy_id")?, out.i64s("source_id")?);
+    let flags = out.i64s("inverted")?;
+    if source.len() != n || source.iter().enumerate().any(|(i, s)| *s != Some(i as i64)) {
+        return Err(wrong(format!("{} decisions for strategies 0..{n}", source.len())));
+    }
+    let inverted: Vec<bool> = flags.iter().map(|f| *f == Some(1)).collect();
+    let order = crate::ulta::order(&inverted);
+    for (position, &old) in order.iter().enumerate() {
+        if new[old] != Some(position as i64) {
+            return Err(wrong(format!(
+                "strategy {old} moved to {:?}, where ULTA's order puts it at {position}",
+                new[old]
+            )));
+        }
+    }
+    Ok(inverted)
+}
+
+/// Hands a wide table to the engine as the session tables `name` (and its strategies): the
+/// engine reads the values where they are, its long table made batch by batch over the
+/// table's own buffer, which it shares until the table is dropped. Returns the table without
+/// its values, the shared buffer and the names.
+async fn hand_over(
+    temps: &mut Temporaries<'_>,
+    mut table: WideTable,
+    name: &str,
+) -> Result<(WideTable, ScalarBuffer<f64>, TableNames)> {
+    let names = TableNames::for_table(name);
+    let values = ScalarBuffer::from(std::mem::take(&mut table.values));
+    for source in crate::ingest::sources_over(&table, values.clone(), &names, long::REPLAY_BATCH_ROWS)? {
+        temps.create(source).await?;
+    }
+    Ok((table, values, names))
 }
 
 /// The values of a shared buffer, without a copy once nothing else holds it.
@@ -248,23 +295,17 @@ fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Mo
 }
 
 /// Runs the stages in `temps`' engine. With files, the values the search sees are the files'
-/// own (the engine's after ULTA inverted something); with stored tables they are pulled once,
-/// after ULTA.
+/// own (after ULTA, with the engine's decisions applied to them); with stored tables they are
+/// pulled once, after ULTA.
 pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_on: bool) -> Result<EngineStats> {
     let clock = Instant::now();
-    let (mut tables, local, missing) = match input {
+    let (mut tables, mut local, missing) = match input {
         StageInput::Stored { tables, limit } => {
             let (tables, missing) = prepare_stored(temps, &tables, limit).await?;
             (tables, None, missing)
         }
-        StageInput::Wide(mut table) => {
-            // The engine reads the values where they are: the session's long table is made
-            // batch by batch over the same buffer, handed back after the last query reads it.
-            let names = TableNames::for_table(&format!("{RUN_TABLE}_input"));
-            let values = ScalarBuffer::from(std::mem::take(&mut table.values));
-            for source in crate::ingest::sources_over(&table, values.clone(), &names, long::REPLAY_BATCH_ROWS)? {
-                temps.create(source).await?;
-            }
+        StageInput::Wide(table) => {
+            let (table, values, names) = hand_over(temps, table, &format!("{RUN_TABLE}_input")).await?;
             let input = names.pnl.clone();
             (names, Some((table, values, input)), 0)
         }
@@ -273,8 +314,24 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
 
     let clock = Instant::now();
     let inversions = if ulta_on {
-        let (inverted, inversions) = ulta(temps, &tables).await?;
-        tables = inverted;
+        let (strategies, inversions) = ulta_decide(temps, &tables).await?;
+        match local.take() {
+            // The engine holds the input, and this process its values: the engine's decisions
+            // are applied to them (a permutation and sign flips, exact), and the engine reads
+            // the result as the run's inverted tables, as it read the input; no inverted copy
+            // is made in the engine and pulled back.
+            Some((table, values, input)) if !inversions.is_empty() => {
+                let inverted = decisions(temps.engine(), &strategies, table.n_strategies()).await?;
+                temps.engine().drop_temporary(&input).await?;
+                let table = crate::ulta::invert(WideTable { values: reclaim(values), ..table }, &inverted);
+                let (table, values, names) = hand_over(temps, table, &format!("{RUN_TABLE}_ulta")).await?;
+                tables = names;
+                local = Some((table, values, tables.pnl.clone()));
+            }
+            // Nothing inverted: the input is ULTA's output as it is.
+            Some(kept) => local = Some(kept),
+            None => tables = TableNames { pnl: create(temps, "ulta_pnl", &tables, true).await?, strategies },
+        }
         inversions
     } else {
         Vec::new()
@@ -284,18 +341,7 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
     let clock = Instant::now();
     let engine = temps.engine();
     let (mut table, shared) = match local {
-        Some((t, values, input)) if inversions.is_empty() => (t, Some((values, input))),
-        Some((t, ..)) => {
-            let read = read_table(engine, &tables, Blame::Engine).await?;
-            let t = WideTable {
-                dates: t.dates,
-                zones: t.zones,
-                warnings: t.warnings,
-                missing_cells: t.missing_cells,
-                ..read
-            };
-            (t, None)
-        }
+        Some((t, values, input)) => (t, Some((values, input))),
         None => {
             let mut read = read_table(engine, &tables, Blame::Table).await?;
             read.missing_cells += missing;

@@ -56,33 +56,63 @@ pub fn decide(name: &str, r: &[f64]) -> Option<Inversion> {
 /// Inverts what ULTA picks: inverted strategies get `-r`, the `_inv` name and move to the end
 /// of the column order (keeping their relative order), as the legacy's drop-and-concat does.
 pub fn apply(table: WideTable) -> (WideTable, Vec<Inversion>) {
-    let d = table.n_days();
     let decisions: Vec<Option<Inversion>> =
         (0..table.n_strategies()).map(|s| decide(&table.names[s], table.strategy(s))).collect();
     if decisions.iter().all(Option::is_none) {
         return (table, Vec::new());
     }
-    let order: Vec<usize> = (0..decisions.len())
-        .filter(|&s| decisions[s].is_none())
-        .chain((0..decisions.len()).filter(|&s| decisions[s].is_some()))
-        .collect();
-    let mut values = Vec::with_capacity(table.values.len());
-    let mut names = Vec::with_capacity(order.len());
-    let mut labels = Vec::with_capacity(order.len());
-    for &s in &order {
-        let col = table.strategy(s);
-        if decisions[s].is_some() {
-            values.extend(col.iter().map(|x| -x));
-            names.push(format!("{}{INVERTED_SUFFIX}", table.names[s]));
-        } else {
-            values.extend_from_slice(col);
-            names.push(table.names[s].clone());
+    let inverted: Vec<bool> = decisions.iter().map(Option::is_some).collect();
+    let table = invert(table, &inverted);
+    (table, decisions.into_iter().flatten().collect())
+}
+
+/// The strategies' new positions under ULTA: those kept, then those inverted, each in their
+/// order (`order()[new] = old`).
+pub fn order(inverted: &[bool]) -> Vec<usize> {
+    (0..inverted.len()).filter(|&s| !inverted[s]).chain((0..inverted.len()).filter(|&s| inverted[s])).collect()
+}
+
+/// ULTA's decisions applied (`inverted[s]` for each strategy s): an inverted strategy gets
+/// `-r` and the `_inv` name and moves to the end of the column order (see [`order`]). The
+/// values move within their own buffer (no second copy of them is made).
+pub fn invert(mut table: WideTable, inverted: &[bool]) -> WideTable {
+    let order = order(inverted);
+    let d = table.n_days();
+    permute_rows(&mut table.values, d, &order);
+    let (mut names, mut labels) = (std::mem::take(&mut table.names), std::mem::take(&mut table.labels));
+    for (new, &old) in order.iter().enumerate() {
+        if inverted[old] {
+            table.values[new * d..(new + 1) * d].iter_mut().for_each(|x| *x = -*x);
+            names[old].push_str(INVERTED_SUFFIX);
         }
-        labels.push(table.labels[s].clone());
     }
-    debug_assert_eq!(values.len(), order.len() * d);
-    let inversions = decisions.into_iter().flatten().collect();
-    (WideTable { names, labels, values, ..table }, inversions)
+    table.names = order.iter().map(|&s| std::mem::take(&mut names[s])).collect();
+    table.labels = order.iter().map(|&s| std::mem::take(&mut labels[s])).collect();
+    table
+}
+
+/// Puts row `order[i]` of `values` (rows of `d` values) at row `i`, in place: each cycle of
+/// the permutation is followed once, its first row held aside.
+fn permute_rows(values: &mut [f64], d: usize, order: &[usize]) {
+    let mut placed = vec![false; order.len()];
+    let mut held = vec![0.0; d];
+    for start in 0..order.len() {
+        if placed[start] {
+            continue;
+        }
+        held.copy_from_slice(&values[start * d..(start + 1) * d]);
+        let mut at = start;
+        loop {
+            placed[at] = true;
+            let from = order[at];
+            if from == start {
+                values[at * d..(at + 1) * d].copy_from_slice(&held);
+                break;
+            }
+            values.copy_within(from * d..(from + 1) * d, at * d);
+            at = from;
+        }
+    }
 }
 
 /// The legacy `inversion_report.md`, byte for byte.
@@ -136,5 +166,43 @@ mod tests {
         assert_eq!(t.values, [1.0, -0.5, 2.0, 2.0, 3.0, -1.0]);
         assert_eq!(inv.len(), 1);
         assert!(inversion_report(&inv).ends_with("- **Inverted Ratio:** 2.00\n"));
+    }
+
+    /// In place, every choice of strategies to invert gives what copying each strategy to
+    /// its new place gives: long cycles, fixed points, nothing and everything inverted.
+    #[test]
+    fn inverting_in_place_moves_each_strategy_where_a_copy_would() {
+        let (n, d) = (9usize, 3i32);
+        for pick in [0u32, 1, 0b1, 0b100000001, 0b10101010, 0b111111111, 0b11110000, 0b1011] {
+            let inverted: Vec<bool> = (0..n).map(|s| pick >> s & 1 == 1).collect();
+            let table = WideTable {
+                names: (0..n).map(|s| format!("s{s}")).collect(),
+                labels: (0..n).map(|s| format!("l{s}")).collect(),
+                dates: (0..d).collect(),
+                zones: None,
+                values: (0..n * d as usize).map(|v| v as f64 - 5.0).collect(),
+                missing_cells: 0,
+                bytes_read: 0,
+                warnings: vec![],
+            };
+            let order = order(&inverted);
+            let want: Vec<f64> = order
+                .iter()
+                .flat_map(|&s| {
+                    let flip = inverted[s];
+                    table.strategy(s).iter().map(move |&x| if flip { -x } else { x })
+                })
+                .collect();
+            let want_names: Vec<String> =
+                order.iter().map(|&s| format!("s{s}{}", if inverted[s] { INVERTED_SUFFIX } else { "" })).collect();
+            let t = invert(table, &inverted);
+            assert_eq!(
+                t.values.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                "{pick:b}"
+            );
+            assert_eq!(t.names, want_names);
+            assert_eq!(t.labels, order.iter().map(|s| format!("l{s}")).collect::<Vec<_>>());
+        }
     }
 }

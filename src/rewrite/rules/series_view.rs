@@ -10,13 +10,17 @@
 //! same values in the same order, bit for bit. The relation keeps the name it had (as its
 //! alias), so qualified columns and the rest of the query read as written.
 //!
+//! Plain `SUM`, `AVG`, `MIN` and `MAX` of `pnl` per strategy (ULTA's figures) are figures of
+//! the same series: `get_field(ht_series_of(pnl), 'sum')` and so on, bit for bit (see
+//! [`figure_of`]).
+//!
 //! Preconditions, each named where it fails: the SELECT reads `t` alone and groups by its
-//! `strategy_id` alone; it reads `pnl` and `seq` only as `ht_series(pnl, seq)`, rows only as
-//! `COUNT(*)`, and no other column of `t` outside a WHERE; every aggregate it computes is
-//! one of those two; no DISTINCT, window or subquery; outputs that hold a rewritten part are
-//! named (their names would change); a WHERE is a conjunction of ranges on `trade_date` that
-//! holds for every day of `t` (the view's facts give the first and last day), so no row
-//! is dropped. A HAVING then filters the view's rows (one per group) as a WHERE, so it may
+//! `strategy_id` alone; it reads `pnl` and `seq` only as `ht_series(pnl, seq)` or a plain
+//! aggregate of `pnl`, rows only as `COUNT(*)`, and no other column of `t` outside a WHERE;
+//! every aggregate it computes is one of those; no DISTINCT, window or subquery; outputs that
+//! hold a rewritten part are named (their names would change); a WHERE is a conjunction of
+//! ranges on `trade_date` that holds for every day of `t` (the view's facts give the first and
+//! last day), so no row is dropped. A HAVING then filters the view's rows (one per group) as a WHERE, so it may
 //! not read an output by its name.
 
 use std::ops::ControlFlow;
@@ -200,6 +204,16 @@ impl Parts<'_> {
                         }
                     }
                     ("COUNT", Some([None])) => Ok(Some(Expr::Identifier(ident(View::DAYS)))),
+                    (n, Some([Some(v)]))
+                        if column(v, self.qualifier) == Some(View::VALUES) && figure_of(n).is_some() =>
+                    {
+                        let series = ast::call(SeriesOf::NAME, vec![(*v).clone()], None);
+                        Ok(Some(ast::call(
+                            "get_field",
+                            vec![series, ast::string(figure_of(n).unwrap_or_default())],
+                            None,
+                        )))
+                    }
                     (n, Some(_)) if SCALARS.contains(&n) => Ok(None),
                     _ => Err(format!("{e} is an aggregate or a call the rule does not know to read one row at a time")),
                 }
@@ -214,6 +228,46 @@ impl Parts<'_> {
                 _ => Ok(None),
             },
         }
+    }
+}
+
+/// The ht_series figure a plain aggregate of the values is: SUM and AVG add in day order, as
+/// the engine's grouped SUM and AVG do over the table's rows (which a scan gives in that
+/// order), MIN and MAX are exact; the view's values are never NULL, so none is skipped.
+fn figure_of(aggregate: &str) -> Option<&'static str> {
+    Some(match aggregate {
+        "SUM" => "sum",
+        "AVG" => "mean",
+        "MIN" => "min",
+        "MAX" => "max",
+        _ => return None,
+    })
+}
+
+/// Whether a SELECT aggregates the values plainly (`SUM(pnl)`, `MIN(pnl)`, ...).
+fn aggregates_values(s: &Select) -> bool {
+    let mut found = false;
+    let _ = sqlparser::ast::visit_expressions(s, |e| {
+        if let Expr::Function(f) = e
+            && f.over.is_none()
+            && figure_of(&upper_name(&f.name)).is_some()
+            && let Some([Some(v)]) = super::plain_args(e).as_deref()
+            && i_last(v) == Some(View::VALUES)
+        {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// The last part of a column name.
+fn i_last(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Identifier(i) => Some(&i.value),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.as_str()),
+        _ => None,
     }
 }
 
@@ -306,7 +360,11 @@ fn calls_series(s: &Select) -> bool {
 
 fn check(q: &Query, ctx: &Context) -> Verdict<Change> {
     let SetExpr::Select(s) = q.body.as_ref() else { return Verdict::Skip };
-    if !calls_series(s) {
+    let series = calls_series(s);
+    // Plain aggregates of the values are the rule's where the table has a series view; over
+    // any other table they are no concern of it (nothing to say).
+    let over_a_view = relation(s).is_some_and(|(name, _)| ctx.series_of(name).is_some());
+    if !(series || (aggregates_values(s) && over_a_view)) {
         return Verdict::Skip;
     }
     let Some((name, qualifier)) = relation(s) else {
@@ -425,7 +483,7 @@ impl Rule for SeriesView {
     fn rewrite(&self, plan: &mut Plan, ctx: &Context) -> crate::error::Result<Transformed> {
         let mut t = walk::each_query(&mut plan.statement, |q| check(q, ctx), apply);
         if t.fired.is_empty() && t.declined.is_empty() {
-            t.declined.push("no SELECT calls ht_series".into());
+            t.declined.push("no SELECT calls ht_series, or aggregates the values of a table with a series view".into());
         }
         Ok(t)
     }
@@ -484,8 +542,8 @@ mod tests {
                 "`pnl > 0` is not a range",
             ),
             (
-                "SELECT strategy_id, get_field(ht_series(pnl, seq), 'sum') AS s, SUM(pnl) AS t FROM pnl GROUP BY strategy_id",
-                "SUM(pnl) is an aggregate",
+                "SELECT strategy_id, get_field(ht_series(pnl, seq), 'sum') AS s, VAR_POP(pnl) AS t FROM pnl GROUP BY strategy_id",
+                "VAR_POP(pnl) is an aggregate",
             ),
             (
                 "SELECT strategy_id, get_field(ht_series(pnl, seq), 'sum') AS s, MIN(strategy_id) AS m FROM pnl GROUP BY strategy_id",
@@ -527,8 +585,79 @@ mod tests {
             assert!(t.declined.iter().any(|d| d.contains(why)), "{sql}: {:?}", t.declined);
             assert_eq!(after, sql_plan(sql).statement.to_string());
         }
-        let (_, t) = run("SELECT strategy_id, SUM(pnl) AS s FROM pnl GROUP BY strategy_id");
-        assert_eq!(t.declined, vec!["no SELECT calls ht_series".to_string()]);
+        // Plain aggregates of the values: the rule's over a table with a series view only.
+        let (sql, t) = run("SELECT strategy_id, SUM(pnl) AS s, MIN(p.pnl) AS lo FROM pnl AS p GROUP BY strategy_id");
+        assert_eq!(t.fired.len(), 1, "{t:?}");
+        assert_eq!(
+            sql,
+            "SELECT strategy_id, get_field(ht_series_of(pnl), 'sum') AS s, get_field(ht_series_of(p.pnl), 'min') AS lo \
+             FROM pnl_series AS p"
+        );
+        let (_, t) = run("SELECT strategy_id, SUM(pnl) AS s FROM other GROUP BY strategy_id");
+        assert!(t.fired.is_empty() && t.declined[0].starts_with("no SELECT calls ht_series"), "{t:?}");
+        let (_, t) = run("SELECT strategy_id, SUM(DISTINCT pnl) AS s FROM pnl GROUP BY strategy_id");
+        assert!(t.fired.is_empty(), "{t:?}");
+        let (_, t) = run("SELECT strategy_id, SUM(pnl) AS s, STDDEV(pnl) AS sd FROM pnl GROUP BY strategy_id");
+        assert!(t.declined.iter().any(|d| d.contains("STDDEV(pnl) is an aggregate")), "{t:?}");
+    }
+
+    /// ULTA's figures (SUM, MIN, MAX of the values per strategy) and the report read from the
+    /// view give the grouped aggregates' rows bit for bit.
+    #[test]
+    fn ulta_figures_over_the_view_give_the_grouped_rows() {
+        use crate::engine::{Blocking, Embedded, Engine, fetch};
+        use crate::tables::TableNames;
+        let rt = Blocking::new(Some(2)).unwrap();
+        for (strategies, days, seed) in [(300, 17, 3), (40, 1, 4)] {
+            let mut wide = crate::synth::generate(&crate::synth::SynthConfig { strategies, days, seed });
+            wide.values[..days].fill(-2.5);
+            rt.run(async {
+                let e = Embedded::in_memory(Some(2));
+                let names = TableNames::for_table("r");
+                let values = arrow::buffer::ScalarBuffer::from(wide.values.clone());
+                for source in crate::ingest::sources_over(&wide, values, &names, 64)? {
+                    e.create_temporary(source).await?;
+                }
+                let params = crate::templates::Params { tables: Some(names.clone()), ..Default::default() };
+                let others: Vec<String> = crate::rewrite::rules()
+                    .iter()
+                    .map(|r| r.name().to_owned())
+                    .filter(|n| n != "series_view")
+                    .collect();
+                let rows =
+                    |o: crate::engine::QueryOutput| arrow::compute::concat_batches(&o.schema, &o.batches).unwrap();
+                let figures = crate::templates::parse(
+                    "SELECT strategy_id, SUM(pnl) AS roi, MIN(pnl) AS dd, MAX(r.pnl) AS best, AVG(pnl) AS mean, \
+                     COUNT(*) AS n FROM r GROUP BY strategy_id ORDER BY strategy_id",
+                )?;
+                for (i, stmt) in [
+                    figures,
+                    crate::templates::bind(crate::templates::find("ulta_strategies")?, &params)?,
+                    crate::templates::bind(crate::templates::find("ulta_report")?, &params)?,
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let ctx = Context::discover(&e, &stmt).await?;
+                    let all = crate::rewrite::optimize(stmt.clone(), &ctx, None)?;
+                    assert!(all.fired().contains(&"series_view"), "{i}: {:?}", all.steps);
+                    let grouped = crate::rewrite::optimize(stmt, &ctx, Some(&others))?;
+                    assert!(!grouped.fired().contains(&"series_view"));
+                    let a = rows(crate::exec::execute_plan(&e, &all.plan).await?);
+                    let b = rows(crate::exec::execute_plan(&e, &grouped.plan).await?);
+                    assert!(a.num_rows() > 0 || i == 2, "{i}");
+                    assert_eq!(a.columns(), b.columns(), "{i}");
+                }
+                // The figures query's own columns against the values.
+                let out = rows(
+                    fetch(&e, &crate::templates::parse("SELECT SUM(pnl) AS s FROM r WHERE strategy_id = 0")?).await?,
+                );
+                let want: f64 = wide.values[..days].iter().fold(0.0, |a, v| a + v);
+                assert_eq!(out.column(0).as_any().downcast_ref::<arrow::array::Float64Array>().unwrap().value(0), want);
+                Ok(())
+            })
+            .unwrap();
+        }
     }
 
     /// On the embedded engine, over a long table it keeps with its series view, the run's

@@ -634,14 +634,8 @@ impl CorrRequest {
         filters
             .iter()
             .map(|f| {
-                let mut f = f.clone();
+                let mut f = renamed(f, alias, &placeholder);
                 let _ = sqlparser::ast::visit_expressions_mut(&mut f, |x: &mut Expr| {
-                    if let Expr::CompoundIdentifier(parts) = x
-                        && parts.len() == 2
-                        && same(&parts[0], alias)
-                    {
-                        parts[0] = placeholder.clone();
-                    }
                     // A list is a set: (1, 2, 3) and (3, 2, 1) filter alike.
                     if let Expr::InList { list, .. } = x {
                         list.sort_by_key(|e| e.to_string());

@@ -305,23 +305,25 @@ impl Embedded {
         Ok(self.ctx.execute_logical_plan(plan).await?)
     }
 
-    /// An UPDATE, its WHERE's `IN (SELECT ...)` run first where DataFusion could not plan
-    /// them inside it ([`super::update_in`]).
-    async fn update(&self, stmt: &Statement) -> Result<DataFrame> {
+    /// An UPDATE, its WHERE's `IN (SELECT ...)` run first ([`super::update_in`]).
+    async fn update(&self, stmt: &Statement) -> Result<Rows> {
         if let Statement::Update(u) = stmt
             && let sqlparser::ast::TableFactor::Table { name, .. } = &u.table.relation
-            && let Ok(table) = single_name(name)
-            && self.is_stored(&table)?
-            && !self.shadowed().contains_key(&table)
+            && let [part] = name.0.as_slice()
+            && let Some(ident) = part.as_ident()
         {
-            return Err(Error::engine(
-                "UPDATE",
-                format!(
-                    "{table} is a stored table, which the embedded engine does not update in place: write the \
-                     new rows with CREATE TABLE ... AS SELECT (see `heavytune explain --target heavydb` for the \
-                     rewrite of this UPDATE), or load the data again"
-                ),
-            ));
+            // As DataFusion resolves it: an unquoted name in lower case.
+            let table = if ident.quote_style.is_none() { ident.value.to_lowercase() } else { ident.value.clone() };
+            if self.is_stored(&table)? && !self.shadowed().contains_key(&table) {
+                return Err(Error::engine(
+                    "UPDATE",
+                    format!(
+                        "{table} is a stored table, which the embedded engine does not update: compute the changed \
+                         values in a query (SELECT ... CASE WHEN ... END), or change the input files and load them \
+                         again (heavytune load)"
+                    ),
+                ));
+            }
         }
         let mut lists = Vec::new();
         for q in super::update_in::subqueries(stmt) {
@@ -336,11 +338,11 @@ impl Embedded {
             lists.push(answer.as_ref().and_then(super::update_in::literals));
         }
         if lists.iter().all(Option::is_none) {
-            return self.dataframe(stmt).await;
+            return rows_of(self.dataframe(stmt).await?).await;
         }
         let mut stmt = stmt.clone();
         super::update_in::put_lists(&mut stmt, lists);
-        self.dataframe(&stmt).await
+        rows_of(self.dataframe(&stmt).await?).await
     }
 
     /// `DROP TABLE`: session tables go (showing what they hid); a stored table leaves the
@@ -767,7 +769,7 @@ impl Engine for Embedded {
                 self.rename(&alter.name, to)?;
                 return Ok(Rows::from_batches(Arc::new(arrow::datatypes::Schema::empty()), Vec::new()));
             }
-            Query::Ast(stmt @ Statement::Update(_)) => self.update(stmt).await?,
+            Query::Ast(stmt @ Statement::Update(_)) => return self.update(stmt).await,
             Query::Ast(stmt) => self.dataframe(stmt).await?,
         };
         rows_of(df).await

@@ -3,14 +3,18 @@
 //! (SELECT strategy_id FROM pnl GROUP BY strategy_id HAVING SUM(pnl) < 0)` fails with
 //! `Schema error: No field named "sum(pnl.pnl)"`), which is how ULTA is written as an UPDATE.
 //! Such a subquery reads the table as it is before the update, so the engine runs it first and
-//! puts its values in as a list: the same rows are updated.
+//! puts its values in as a list: the same rows are updated. (Where DataFusion does plan one,
+//! its answer is not always the subquery's: with `ORDER BY s LIMIT 3` in the subquery it
+//! updated other rows than the subquery run alone picks, in
+//! `rewrites_an_update_of_the_strategies_a_subquery_picks`; so every such subquery runs first.)
 //!
 //! Only `IN (SELECT ...)` reached from the WHERE through AND, OR, NOT and parentheses is
 //! listed, and only where the subquery runs on its own (a correlated one does not) and answers
-//! one column of integers, finite floats or strings; anything else is left to DataFusion.
+//! one column of integers, finite floats, strings or dates (each value once); anything else is
+//! left to DataFusion.
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type};
+use arrow::datatypes::{DataType, Date32Type, Float64Type, Int32Type, Int64Type};
 use sqlparser::ast::{Expr, Query, Statement, Value};
 
 use crate::engine::QueryOutput;
@@ -49,11 +53,13 @@ pub(super) fn put_lists(stmt: &mut Statement, lists: Vec<Option<Vec<Expr>>>) {
     });
 }
 
-/// A subquery's answer as literals, when it is one column of a type written exactly.
+/// A subquery's distinct answers as literals, when it is one column of a type written
+/// exactly.
 pub(super) fn literals(out: &QueryOutput) -> Option<Vec<Expr>> {
     if out.schema.fields().len() != 1 {
         return None;
     }
+    let mut seen = std::collections::HashSet::new();
     let mut list = Vec::new();
     for b in &out.batches {
         let a = b.column(0);
@@ -74,10 +80,29 @@ pub(super) fn literals(out: &QueryOutput) -> Option<Vec<Expr>> {
                     }
                     DataType::Utf8 => Value::SingleQuotedString(a.as_string::<i32>().value(i).to_owned()),
                     DataType::Utf8View => Value::SingleQuotedString(a.as_string_view().value(i).to_owned()),
+                    DataType::Date32 => {
+                        let day = a.as_primitive::<Date32Type>().value(i);
+                        let date = Date32Type::to_naive_date_opt(day)?;
+                        let text = Expr::value(Value::SingleQuotedString(date.format("%Y-%m-%d").to_string()));
+                        let e = Expr::Cast {
+                            kind: sqlparser::ast::CastKind::Cast,
+                            expr: Box::new(text),
+                            data_type: sqlparser::ast::DataType::Date,
+                            array: false,
+                            format: None,
+                        };
+                        if seen.insert(e.to_string()) {
+                            list.push(e);
+                        }
+                        continue;
+                    }
                     _ => return None,
                 }
             };
-            list.push(Expr::value(v));
+            let e = Expr::value(v);
+            if seen.insert(e.to_string()) {
+                list.push(e);
+            }
         }
     }
     Some(list)
@@ -142,8 +167,12 @@ mod tests {
             QueryOutput { schema: schema.clone(), batches: vec![RecordBatch::try_new(schema, vec![a]).unwrap()] }
         };
         let text = |l: Vec<Expr>| l.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(",");
-        let ints = out(Field::new("i", DataType::Int32, true), Arc::new(Int32Array::from(vec![Some(3), None])));
+        let ints =
+            out(Field::new("i", DataType::Int32, true), Arc::new(Int32Array::from(vec![Some(3), None, Some(3), None])));
         assert_eq!(text(literals(&ints).unwrap()), "3,NULL");
+        let days =
+            out(Field::new("d", DataType::Date32, false), Arc::new(arrow::array::Date32Array::from(vec![19724])));
+        assert_eq!(text(literals(&days).unwrap()), "CAST('2024-01-02' AS DATE)");
         let x = 0.1 + 0.2;
         let floats = out(Field::new("f", DataType::Float64, false), Arc::new(Float64Array::from(vec![x])));
         assert_eq!(text(literals(&floats).unwrap()).parse::<f64>().unwrap(), x);

@@ -225,12 +225,12 @@ impl Chain<'_> {
                     })
                     .unwrap_or_default()
             )),
-            Frame::Default => Some(
+            Frame::Default if !self.default_frame_runs(w, from) => Some(
                 "its default (RANGE) frame is a running window only where the facts show one row per id and \
                  day, which they do not here"
                     .to_owned(),
             ),
-            Frame::Running if name == "MAX" => Some(match self.classify(plain_arg(e)?, from) {
+            _ if name == "MAX" => Some(match self.classify(plain_arg(e)?, from) {
                 Col::Running { v, k, o } => format!(
                     "its argument is the running sum of {v} partitioned by {k} and ordered by {o}, while it is \
                      partitioned by {} and ordered by {}",
@@ -238,7 +238,26 @@ impl Chain<'_> {
                 ),
                 arg => format!("its argument is {}, not the running sum of a column", arg.what()),
             }),
-            Frame::Running => None,
+            _ => match self.classify(plain_arg(e)?, from) {
+                Col::Base(_) => None,
+                arg => Some(format!("its argument is {}, not a column of the table", arg.what())),
+            },
+        }
+    }
+
+    /// Whether a default frame is a running one here: the facts show the table as a complete
+    /// panel of the window's partition and order columns.
+    fn default_frame_runs(&self, w: &sqlparser::ast::WindowSpec, from: usize) -> bool {
+        let base = |e: &Expr| match self.classify(e, from) {
+            Col::Base(i) => Some(i.value),
+            _ => None,
+        };
+        match (w.partition_by.as_slice(), w.order_by.as_slice()) {
+            ([p], [o]) => match (base(p), base(&o.expr)) {
+                (Some(k), Some(o)) => self.unique == Some((k, o)),
+                _ => false,
+            },
+            _ => false,
         }
     }
 
@@ -264,7 +283,7 @@ impl Chain<'_> {
         };
         let running_frame = match frame(w) {
             Frame::Running => true,
-            Frame::Default => order.as_ref().is_some_and(|o| self.unique == Some((k.clone(), o.clone()))),
+            Frame::Default => order.is_some() && self.default_frame_runs(w, from),
             Frame::Other => false,
         };
         match (function_name(e)?.as_str(), order, running_frame) {
@@ -1005,6 +1024,7 @@ mod tests {
                 "BETWEEN 19 PRECEDING AND CURRENT ROW) AS equity",
                 "is not from the partition's first row",
             ),
+            ("SUM(pnl) OVER", "SUM(pnl * 2) OVER", "its argument is `pnl * 2`, not a column of the table"),
         ] {
             let sql = DRAWDOWN.replacen(from, to, 1);
             assert_ne!(sql, DRAWDOWN, "{from}");

@@ -232,8 +232,11 @@ impl Parts<'_> {
 }
 
 /// The ht_series figure a plain aggregate of the values is: SUM and AVG add in day order, as
-/// the engine's grouped SUM and AVG do over the table's rows (which a scan gives in that
-/// order), MIN and MAX are exact; the view's values are never NULL, so none is skipped.
+/// the engine's grouped SUM and AVG do over the table's rows (which a scan of a run's table
+/// gives in that order, in one partition); the view's values are never NULL, so none is
+/// skipped. MIN and MAX agree for the finite values a run's tables hold (non-finite cells are
+/// read as 0), except that between 0.0 and -0.0 either sign may come out; the local path's
+/// ULTA takes them as `f64::min`/`max` do, as `ht_series_of` does.
 fn figure_of(aggregate: &str) -> Option<&'static str> {
     Some(match aggregate {
         "SUM" => "sum",
@@ -504,6 +507,24 @@ mod tests {
         ctx
     }
 
+    /// An embedded session holding `wide` as the run's tables `r` (with its series view).
+    async fn session_over(
+        wide: &crate::load::WideTable,
+    ) -> crate::error::Result<(crate::engine::Embedded, crate::tables::TableNames)> {
+        use crate::engine::Engine;
+        let e = crate::engine::Embedded::in_memory(Some(2));
+        let names = crate::tables::TableNames::for_table("r");
+        let values = arrow::buffer::ScalarBuffer::from(wide.values.clone());
+        for source in crate::ingest::sources_over(wide, values, &names, 64)? {
+            e.create_temporary(source).await?;
+        }
+        Ok((e, names))
+    }
+
+    fn rules_but_this_one() -> Vec<String> {
+        crate::rewrite::rules().iter().map(|r| r.name().to_owned()).filter(|n| n != "series_view").collect()
+    }
+
     fn run(sql: &str) -> (String, Transformed) {
         let mut plan = sql_plan(sql);
         let t = SeriesView.rewrite(&mut plan, &ctx()).unwrap();
@@ -605,25 +626,15 @@ mod tests {
     /// view give the grouped aggregates' rows bit for bit.
     #[test]
     fn ulta_figures_over_the_view_give_the_grouped_rows() {
-        use crate::engine::{Blocking, Embedded, Engine, fetch};
-        use crate::tables::TableNames;
+        use crate::engine::{Blocking, fetch};
         let rt = Blocking::new(Some(2)).unwrap();
         for (strategies, days, seed) in [(300, 17, 3), (40, 1, 4)] {
             let mut wide = crate::synth::generate(&crate::synth::SynthConfig { strategies, days, seed });
             wide.values[..days].fill(-2.5);
             rt.run(async {
-                let e = Embedded::in_memory(Some(2));
-                let names = TableNames::for_table("r");
-                let values = arrow::buffer::ScalarBuffer::from(wide.values.clone());
-                for source in crate::ingest::sources_over(&wide, values, &names, 64)? {
-                    e.create_temporary(source).await?;
-                }
+                let (e, names) = session_over(&wide).await?;
                 let params = crate::templates::Params { tables: Some(names.clone()), ..Default::default() };
-                let others: Vec<String> = crate::rewrite::rules()
-                    .iter()
-                    .map(|r| r.name().to_owned())
-                    .filter(|n| n != "series_view")
-                    .collect();
+                let others = rules_but_this_one();
                 let rows =
                     |o: crate::engine::QueryOutput| arrow::compute::concat_batches(&o.schema, &o.batches).unwrap();
                 let figures = crate::templates::parse(
@@ -665,8 +676,7 @@ mod tests {
     /// bit for bit: random values, constant strategies, ties, one day.
     #[test]
     fn strategy_stats_over_the_view_gives_the_aggregate_s_rows() {
-        use crate::engine::{Blocking, Embedded, Engine, fetch};
-        use crate::tables::TableNames;
+        use crate::engine::{Blocking, Engine, fetch};
         let rt = Blocking::new(Some(2)).unwrap();
         for (strategies, days, seed) in [(300, 17, 3), (40, 1, 4)] {
             let mut wide = crate::synth::generate(&crate::synth::SynthConfig { strategies, days, seed });
@@ -676,23 +686,14 @@ mod tests {
                 *v = if d % 2 == 0 { -1.0 } else { 1.0 };
             }
             rt.run(async {
-                let e = Embedded::in_memory(Some(2));
-                let names = TableNames::for_table("r");
-                let values = arrow::buffer::ScalarBuffer::from(wide.values.clone());
-                for source in crate::ingest::sources_over(&wide, values, &names, 64)? {
-                    e.create_temporary(source).await?;
-                }
+                let (e, names) = session_over(&wide).await?;
                 let params = crate::templates::Params { tables: Some(names.clone()), ..Default::default() };
                 let stmt = crate::templates::bind(crate::templates::find("strategy_stats")?, &params)?;
                 let ctx = Context::discover(&e, &stmt).await?;
                 assert!(ctx.series.contains_key("r"), "{:?}", ctx.describe());
                 let all = crate::rewrite::optimize(stmt.clone(), &ctx, None)?;
                 assert!(all.fired().contains(&"series_view"), "{:?}", all.fired());
-                let others: Vec<String> = crate::rewrite::rules()
-                    .iter()
-                    .map(|r| r.name().to_owned())
-                    .filter(|n| n != "series_view")
-                    .collect();
+                let others = rules_but_this_one();
                 let grouped = crate::rewrite::optimize(stmt, &ctx, Some(&others))?;
                 assert!(grouped.fired().contains(&"series_to_aggregate"));
                 let rows =

@@ -32,7 +32,8 @@ struct Parts {
 /// The WHERE as conjuncts without subqueries, and the `col IN (SELECT ...)` ones.
 struct Where {
     plain: Vec<Expr>,
-    members: Vec<(Expr, Query)>,
+    /// The column, the subquery and the name of the subquery's column.
+    members: Vec<(Expr, Query, Ident)>,
 }
 
 /// The key column of a membership's derived table.
@@ -47,9 +48,10 @@ fn has_subquery(e: &Expr) -> bool {
     sub
 }
 
-/// Splits the WHERE: every conjunct holding a subquery must be `col IN (SELECT one column
-/// ...)` over a column of the updated table, uncorrelated with it where it is aliased.
-fn split_where(w: &Expr, alias: Option<&Ident>) -> Result<Where, String> {
+/// Splits the WHERE: every conjunct holding a subquery must be `col IN (SELECT one named
+/// column ...)` over a column of the updated table (`name`: the name it goes by), and the
+/// subquery must not read that table's columns (a correlated subquery).
+fn split_where(w: &Expr, name: &Ident) -> Result<Where, String> {
     let mut all = Vec::new();
     super::super::corr::conjuncts(w, &mut all);
     let mut out = Where { plain: Vec::new(), members: Vec::new() };
@@ -58,7 +60,11 @@ fn split_where(w: &Expr, alias: Option<&Ident>) -> Result<Where, String> {
             out.plain.push(c);
             continue;
         }
-        let Expr::InSubquery { expr, subquery, negated: false } = &c else {
+        let mut bare = &c;
+        while let Expr::Nested(inner) = bare {
+            bare = inner;
+        }
+        let Expr::InSubquery { expr, subquery, negated: false } = bare else {
             return Err(format!(
                 "the WHERE conjunct {c} holds a subquery other than `column IN (SELECT ...)`, which the CTAS \
                  would evaluate inside a CASE expression, where engines plan it poorly or not at all (DataFusion 55 does not)"
@@ -66,53 +72,94 @@ fn split_where(w: &Expr, alias: Option<&Ident>) -> Result<Where, String> {
         };
         let column_of_table = match expr.as_ref() {
             Expr::Identifier(_) => true,
-            Expr::CompoundIdentifier(p) => p.len() == 2 && alias.is_some_and(|a| a.value == p[0].value),
+            Expr::CompoundIdentifier(p) => p.len() == 2 && same_name(&p[0], name),
             _ => false,
         };
-        if !column_of_table || has_subquery(expr) {
+        if !column_of_table {
             return Err(format!("in the WHERE conjunct {c}, {expr} is not a column of the updated table"));
         }
         let SetExpr::Select(sel) = subquery.body.as_ref() else {
             return Err(format!("the subquery of {c} is not a plain SELECT"));
         };
-        if !matches!(sel.projection.as_slice(), [SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }]) {
-            return Err(format!("the subquery of {c} does not select exactly one named expression"));
+        let [item] = sel.projection.as_slice() else {
+            return Err(format!("the subquery of {c} does not select exactly one column"));
+        };
+        let Some(named) = output_name(item) else {
+            return Err(format!("the subquery of {c} selects {item}, which has no name to join on: name it (AS ...)"));
+        };
+        if let Some(outer) = reads_outer(subquery, name) {
+            return Err(format!(
+                "the subquery of {c} reads {outer} of the updated table {name} (a correlated subquery, which a \
+                 derived table cannot read)"
+            ));
         }
-        if let Some(a) = alias {
-            let mut outer = false;
-            let _ = sqlparser::ast::visit_expressions(subquery.as_ref(), |e: &Expr| {
-                outer |= matches!(e, Expr::CompoundIdentifier(p) if p.len() == 2 && p[0].value == a.value);
-                std::ops::ControlFlow::<()>::Continue(())
-            });
-            if outer {
-                return Err(format!("the subquery of {c} reads {a}, the updated table (a correlated subquery)"));
-            }
-        }
-        out.members.push(((**expr).clone(), (**subquery).clone()));
+        out.members.push(((**expr).clone(), (**subquery).clone(), named));
     }
     Ok(out)
 }
 
-/// `LEFT JOIN (SELECT DISTINCT ht_key FROM (<subquery, its column named ht_key>) AS
-/// ht_subN) AS ht_inN ON col = ht_inN.ht_key`.
-fn membership_join(n: usize, column: Expr, mut subquery: Query) -> Join {
-    let key = ast::ident(KEY);
-    if let SetExpr::Select(sel) = subquery.body.as_mut()
-        && let [item] = sel.projection.as_mut_slice()
-    {
-        let expr = match item {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
-            _ => unreachable!("checked by split_where"),
-        };
-        *item = ast::item(expr, &key);
+/// Whether two names are the same, as an unquoted name matches whatever its case.
+fn same_name(a: &Ident, b: &Ident) -> bool {
+    match (a.quote_style, b.quote_style) {
+        (None, None) => a.value.eq_ignore_ascii_case(&b.value),
+        _ => a.value == b.value,
     }
-    let inner = ast::derived(subquery, &ast::ident(&format!("ht_sub{n}")));
-    let mut distinct = ast::select(
-        vec![SelectItem::UnnamedExpr(Expr::Identifier(key.clone()))],
-        vec![ast::from(inner)],
-        None,
-        Vec::new(),
-    );
+}
+
+/// The name of a subquery's output column: its alias, or the column it names.
+fn output_name(item: &SelectItem) -> Option<Ident> {
+    match item {
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias.clone()),
+        SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.clone()),
+        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().cloned(),
+        _ => None,
+    }
+}
+
+/// The first `name.column` a subquery reads where none of its own relations goes by `name`.
+fn reads_outer(subquery: &Query, name: &Ident) -> Option<String> {
+    struct Scan<'a> {
+        name: &'a Ident,
+        own: bool,
+        found: Option<String>,
+    }
+    impl sqlparser::ast::Visitor for Scan<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> std::ops::ControlFlow<()> {
+            let goes_by = match t {
+                TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+                    Some(a.name.clone())
+                }
+                TableFactor::Table { name, alias: None, .. } => name.0.last().and_then(|p| p.as_ident()).cloned(),
+                _ => None,
+            };
+            self.own |= goes_by.is_some_and(|g| same_name(&g, self.name));
+            std::ops::ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            if let Expr::CompoundIdentifier(p) = e
+                && p.len() == 2
+                && same_name(&p[0], self.name)
+                && self.found.is_none()
+            {
+                self.found = Some(e.to_string());
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut scan = Scan { name, own: false, found: None };
+    let _ = sqlparser::ast::Visit::visit(subquery, &mut scan);
+    if scan.own { None } else { scan.found }
+}
+
+/// `LEFT JOIN (SELECT DISTINCT ht_subN.<its column> AS ht_key FROM (<subquery>) AS ht_subN)
+/// AS ht_inN ON col = ht_inN.ht_key`: the subquery stays as written.
+fn membership_join(n: usize, column: Expr, subquery: Query, named: &Ident) -> Join {
+    let key = ast::ident(KEY);
+    let sub = ast::ident(&format!("ht_sub{n}"));
+    let inner = ast::derived(subquery, &sub);
+    let mut distinct =
+        ast::select(vec![ast::item(ast::col(&sub, named), &key)], vec![ast::from(inner)], None, Vec::new());
     distinct.distinct = Some(Distinct::Distinct);
     let alias = ast::ident(&format!("ht_in{n}"));
     Join {
@@ -167,7 +214,10 @@ impl UpdateToCtas {
                 .into());
         }
         let split = match &p.selection {
-            Some(w) => split_where(w, p.alias.as_ref())?,
+            Some(w) => {
+                let bare = crate::templates::bare_name(&p.table);
+                split_where(w, &p.alias.clone().unwrap_or_else(|| Ident::new(bare)))?
+            }
             None => Where { plain: Vec::new(), members: Vec::new() },
         };
         if p.assignments.iter().any(|(_, v)| has_subquery(v)) {
@@ -206,8 +256,12 @@ impl Rule for UpdateToCtas {
             Err(why) => return Ok(Transformed::no(why)),
         };
         let columns = ctx.table_columns(&p.table).cloned().unwrap_or_default();
-        let joins: Vec<Join> =
-            split.members.into_iter().enumerate().map(|(n, (column, q))| membership_join(n, column, q)).collect();
+        let joins: Vec<Join> = split
+            .members
+            .into_iter()
+            .enumerate()
+            .map(|(n, (column, q, named))| membership_join(n, column, q, &named))
+            .collect();
         let matched = (0..joins.len())
             .map(|n| Expr::IsNotNull(Box::new(ast::col(&ast::ident(&format!("ht_in{n}")), &ast::ident(KEY)))));
         let selection = ast::and_all(split.plain.into_iter().chain(matched));
@@ -265,7 +319,11 @@ mod tests {
             "UPDATE pnl SET pnl = -pnl WHERE strategy_id IN \
              (SELECT strategy_id FROM pnl GROUP BY strategy_id HAVING SUM(pnl) < 0)",
             "UPDATE pnl AS p SET pnl = -p.pnl WHERE p.trade_date > DATE '2020-01-02' AND p.strategy_id IN \
-             (SELECT q.strategy_id AS s FROM pnl q WHERE q.pnl > 0 ORDER BY q.strategy_id LIMIT 3)",
+             (SELECT q.strategy_id AS s FROM pnl q WHERE q.pnl > 0 ORDER BY s LIMIT 3)",
+            // The subquery reuses the alias for its own table, and the conjunct is parenthesised.
+            "UPDATE pnl AS p SET pnl = -p.pnl WHERE (p.strategy_id IN \
+             (SELECT p.strategy_id FROM pnl p GROUP BY p.strategy_id HAVING MIN(p.pnl) < 0))",
+            "UPDATE pnl SET pnl = -pnl WHERE PNL.strategy_id IN (SELECT strategy_id FROM strategies WHERE name > 'S')",
         ] {
             assert_update_keeps_results_of(&|_| crate::templates::parse(sql).unwrap());
         }
@@ -277,8 +335,8 @@ mod tests {
         let sql = plan.statement.to_string();
         assert!(
             sql.contains(
-                "FROM pnl LEFT OUTER JOIN (SELECT DISTINCT ht_key FROM (SELECT strategy_id AS ht_key FROM pnl GROUP BY \
-                 strategy_id HAVING SUM(pnl) < 0) AS ht_sub0) AS ht_in0 ON strategy_id = ht_in0.ht_key"
+                "FROM pnl LEFT OUTER JOIN (SELECT DISTINCT ht_sub0.strategy_id AS ht_key FROM (SELECT strategy_id FROM pnl \
+                 GROUP BY strategy_id HAVING SUM(pnl) < 0) AS ht_sub0) AS ht_in0 ON strategy_id = ht_in0.ht_key"
             ) && sql.contains("CASE WHEN ht_in0.ht_key IS NOT NULL THEN -pnl ELSE \"pnl\" END"),
             "{sql}"
         );
@@ -297,7 +355,12 @@ mod tests {
             ("UPDATE pnl SET pnl = 0 WHERE strategy_id NOT IN (SELECT 1)", "other than `column IN (SELECT ...)`"),
             ("UPDATE pnl SET pnl = 0 WHERE strategy_id = 1 OR strategy_id IN (SELECT 1)", "other than"),
             ("UPDATE pnl SET pnl = 0 WHERE strategy_id + 1 IN (SELECT 1)", "is not a column of the updated table"),
-            ("UPDATE pnl SET pnl = 0 WHERE strategy_id IN (SELECT 1, 2)", "exactly one named expression"),
+            ("UPDATE pnl SET pnl = 0 WHERE strategy_id IN (SELECT 1, 2)", "exactly one column"),
+            ("UPDATE pnl SET pnl = 0 WHERE strategy_id IN (SELECT 1 + 1)", "no name to join on"),
+            (
+                "UPDATE pnl SET pnl = 0 WHERE strategy_id IN (SELECT s.strategy_id FROM strategies s WHERE s.file_label = PNL.zone)",
+                "reads PNL.zone of the updated table pnl (a correlated subquery",
+            ),
             ("UPDATE pnl SET pnl = 0 WHERE strategy_id IN (SELECT 1 UNION SELECT 2)", "not a plain SELECT"),
             (
                 "UPDATE pnl AS p SET pnl = 0 WHERE strategy_id IN (SELECT s.strategy_id FROM strategies s WHERE s.strategy_id = p.strategy_id)",

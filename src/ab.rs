@@ -299,9 +299,9 @@ pub async fn bench(
         (None, None) => return Err(Error::invalid("--runs", "at least one measured run")),
     };
     let (equal, equal_checked_on, speedup, speedup_at_least, so) = match (timed_out, first_a, first_b) {
-        (_, a, None) => {
+        (_, _, None) => {
             let how = "not checked: no rule fired, so the rewritten plan is the original statement and was not run";
-            (None, how.to_owned(), None, None, Spread::of(if a.is_some() { &t_original } else { &[] }))
+            (None, how.to_owned(), None, None, Spread::of(&t_original))
         }
         (false, Some(a), Some(b)) => {
             let so = Spread::of(&t_original);

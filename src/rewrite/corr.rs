@@ -105,7 +105,8 @@ fn renamed(e: &Expr, from: &Ident, to: &Ident) -> Expr {
     e
 }
 
-fn has_subquery(e: &Expr) -> bool {
+/// Whether an expression holds a subquery (scalar, IN or EXISTS).
+pub(crate) fn has_subquery(e: &Expr) -> bool {
     let mut sub = false;
     let _ = sqlparser::ast::visit_expressions(e, |x: &Expr| {
         sub |= matches!(x, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
@@ -217,7 +218,8 @@ struct Relation<'a> {
     factor: &'a TableFactor,
 }
 
-fn relation_name(tf: &TableFactor) -> Option<Ident> {
+/// The name a FROM item goes by: its alias, else its table's last name part.
+pub(crate) fn relation_name(tf: &TableFactor) -> Option<Ident> {
     match tf {
         TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => Some(a.name.clone()),
         TableFactor::Table { name, alias: None, .. } => name.0.last().and_then(|p| p.as_ident()).cloned(),

@@ -337,9 +337,6 @@ impl Embedded {
             };
             lists.push(answer.as_ref().and_then(super::update_in::literals));
         }
-        if lists.iter().all(Option::is_none) {
-            return rows_of(self.dataframe(stmt).await?).await;
-        }
         let mut stmt = stmt.clone();
         super::update_in::put_lists(&mut stmt, lists);
         rows_of(self.dataframe(&stmt).await?).await

@@ -24,9 +24,10 @@ use crate::engine::QueryOutput;
 pub(super) fn subqueries(stmt: &Statement) -> Vec<Query> {
     let mut found = Vec::new();
     if let Statement::Update(u) = stmt
-        && let Some(w) = &u.selection
+        && let Some(mut w) = u.selection.clone()
     {
-        walk(w, &mut |e| {
+        // The same walk as put_lists', over a copy of the WHERE.
+        walk_mut(&mut w, &mut |e| {
             if let Expr::InSubquery { subquery, .. } = e {
                 found.push((**subquery).clone());
             }
@@ -106,17 +107,6 @@ pub(super) fn literals(out: &QueryOutput) -> Option<Vec<Expr>> {
         }
     }
     Some(list)
-}
-
-fn walk(e: &Expr, f: &mut dyn FnMut(&Expr)) {
-    match e {
-        Expr::BinaryOp { left, op, right } if is_logical(op) => {
-            walk(left, f);
-            walk(right, f);
-        }
-        Expr::Nested(inner) | Expr::UnaryOp { expr: inner, op: sqlparser::ast::UnaryOperator::Not } => walk(inner, f),
-        other => f(other),
-    }
 }
 
 fn walk_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {

@@ -192,7 +192,7 @@ impl Chain<'_> {
         if !matches!(name.as_str(), "SUM" | "MAX" | "AVG") {
             return Some(format!("{name} is not SUM, MAX or AVG, the windows of a drawdown or a mean"));
         }
-        let base = |e: &Expr| matches!(self.classify(e, from), Col::Base(_));
+        let base = |e: &Expr| self.base(e, from).is_some();
         match w.partition_by.as_slice() {
             [p] if base(p) => {}
             [p] => return Some(format!("it is partitioned by {p}, not by a column of the table")),
@@ -245,15 +245,19 @@ impl Chain<'_> {
         }
     }
 
+    /// The base relation's column `e` reads from level `from`, if that is what it reads.
+    fn base(&self, e: &Expr, from: usize) -> Option<String> {
+        match self.classify(e, from) {
+            Col::Base(i) => Some(i.value),
+            _ => None,
+        }
+    }
+
     /// Whether a default frame is a running one here: the facts show the table as a complete
     /// panel of the window's partition and order columns.
     fn default_frame_runs(&self, w: &sqlparser::ast::WindowSpec, from: usize) -> bool {
-        let base = |e: &Expr| match self.classify(e, from) {
-            Col::Base(i) => Some(i.value),
-            _ => None,
-        };
         match (w.partition_by.as_slice(), w.order_by.as_slice()) {
-            ([p], [o]) => match (base(p), base(&o.expr)) {
+            ([p], [o]) => match (self.base(p, from), self.base(&o.expr, from)) {
                 (Some(k), Some(o)) => self.unique == Some((k, o)),
                 _ => false,
             },
@@ -269,10 +273,7 @@ impl Chain<'_> {
         if w.window_name.is_some() {
             return None;
         }
-        let base = |e: &Expr| match self.classify(e, from) {
-            Col::Base(i) => Some(i.value),
-            _ => None,
-        };
+        let base = |e: &Expr| self.base(e, from);
         let [p] = w.partition_by.as_slice() else { return None };
         let k = base(p)?;
         let order = match w.order_by.as_slice() {

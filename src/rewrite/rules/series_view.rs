@@ -20,8 +20,8 @@
 //! every aggregate it computes is one of those; no DISTINCT, window or subquery; outputs that
 //! hold a rewritten part are named (their names would change); a WHERE is a conjunction of
 //! ranges on `trade_date` that holds for every day of `t` (the view's facts give the first and
-//! last day), so no row is dropped. A HAVING then filters the view's rows (one per group) as a WHERE, so it may
-//! not read an output by its name.
+//! last day), so no row is dropped. A HAVING then filters the view's rows (one per group) as a
+//! WHERE, so it may not read an output by its name.
 
 use std::ops::ControlFlow;
 
@@ -255,7 +255,7 @@ fn aggregates_values(s: &Select) -> bool {
             && f.over.is_none()
             && figure_of(&upper_name(&f.name)).is_some()
             && let Some([Some(v)]) = super::plain_args(e).as_deref()
-            && i_last(v) == Some(View::VALUES)
+            && super::super::corr::output_name(v).value == View::VALUES
         {
             found = true;
             return ControlFlow::Break(());
@@ -263,15 +263,6 @@ fn aggregates_values(s: &Select) -> bool {
         ControlFlow::Continue(())
     });
     found
-}
-
-/// The last part of a column name.
-fn i_last(e: &Expr) -> Option<&str> {
-    match e {
-        Expr::Identifier(i) => Some(&i.value),
-        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.as_str()),
-        _ => None,
-    }
 }
 
 /// Stands for a rewritten part while the walk goes on (its children are not the query's).

@@ -7,6 +7,7 @@ use sqlparser::ast::{
 };
 
 use super::super::ast;
+use super::super::corr::{has_subquery, relation_name};
 use super::super::{Context, Plan, Rule, Transformed};
 use crate::error::Result;
 
@@ -38,15 +39,6 @@ struct Where {
 
 /// The key column of a membership's derived table.
 const KEY: &str = "ht_key";
-
-fn has_subquery(e: &Expr) -> bool {
-    let mut sub = false;
-    let _ = sqlparser::ast::visit_expressions(e, |e: &Expr| {
-        sub |= matches!(e, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-    sub
-}
 
 /// Splits the WHERE: every conjunct holding a subquery must be `col IN (SELECT one named
 /// column ...)` over a column of the updated table (`name`: the name it goes by), and the
@@ -126,14 +118,7 @@ fn reads_outer(subquery: &Query, name: &Ident) -> Option<String> {
     impl sqlparser::ast::Visitor for Scan<'_> {
         type Break = ();
         fn pre_visit_table_factor(&mut self, t: &TableFactor) -> std::ops::ControlFlow<()> {
-            let goes_by = match t {
-                TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
-                    Some(a.name.clone())
-                }
-                TableFactor::Table { name, alias: None, .. } => name.0.last().and_then(|p| p.as_ident()).cloned(),
-                _ => None,
-            };
-            self.own |= goes_by.is_some_and(|g| same_name(&g, self.name));
+            self.own |= relation_name(t).is_some_and(|g| same_name(&g, self.name));
             std::ops::ControlFlow::Continue(())
         }
         fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {

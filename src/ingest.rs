@@ -9,6 +9,7 @@ use arrow::buffer::ScalarBuffer;
 
 use crate::engine::{Engine, QueryOutput, TableSource, date32, fetch_sql, numeric};
 use crate::error::{Error, Result};
+use crate::load::arriving::Arriving;
 use crate::load::long;
 use crate::load::{self, LoadOptions, WideTable};
 use crate::tables::{TableNames, strategies_schema};
@@ -39,19 +40,20 @@ pub struct LoadSummary {
 /// move into the P&L table without a copy).
 pub fn table_sources(mut wide: WideTable, names: &TableNames) -> Result<Vec<TableSource>> {
     let values = ScalarBuffer::from(std::mem::take(&mut wide.values));
-    sources_over(&wide, values, names, long::PNL_BATCH_ROWS)
+    sources_over(&wide, Arriving::now(values), names, long::PNL_BATCH_ROWS)
 }
 
 /// The engine tables of `wide`'s strategies and days over `values` (its values, shared with
-/// the caller, not copied), at most `max_rows` rows per P&L batch.
+/// the caller, not copied, and maybe still on their way), at most `max_rows` rows per P&L
+/// batch.
 pub fn sources_over(
     wide: &WideTable,
-    values: ScalarBuffer<f64>,
+    values: Arriving,
     names: &TableNames,
     max_rows: usize,
 ) -> Result<Vec<TableSource>> {
     let strategies = long::strategies_batch(wide)?;
-    let pnl = long::LongPnl::shared(values, wide, max_rows);
+    let pnl = long::LongPnl::arriving(values, wide, max_rows);
     Ok(vec![
         TableSource::from_batches(names.strategies.clone(), strategies_schema(), vec![strategies]),
         TableSource::replayable(names.pnl.clone(), std::sync::Arc::new(pnl)),

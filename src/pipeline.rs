@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use heavytune_kernels::gpu::DeviceChoice;
+use heavytune_kernels::pages::HugeVec;
 use heavytune_kernels::standardize::Moments;
 use heavytune_kernels::{Balance, Evaluator, Metric, Penalty, portfolio_returns};
 use rayon::prelude::*;
@@ -175,8 +176,19 @@ struct Prepared {
     table: WideTable,
     inversions: Vec<Inversion>,
     strategy_metrics: Vec<StrategyMetrics>,
-    /// The standardization's moments from the engine (`None`: computed by the evaluator).
-    moments: Option<Vec<Moments>>,
+    /// What standardizes the values.
+    scaling: Scaling,
+}
+
+/// Where the standardization's moments come from.
+enum Scaling {
+    /// The evaluator computes them.
+    Own,
+    /// The engine computed them.
+    Given(Vec<Moments>),
+    /// The engine computed them, and the values were placed on 2 MiB pages meanwhile
+    /// (`table.values` is empty).
+    Placed(Vec<Moments>, HugeVec),
 }
 
 /// ULTA, metrics and standardized values in this process.
@@ -188,7 +200,7 @@ fn local_stats(table: WideTable, spec: &RunSpec, t: &mut Timings) -> Prepared {
     let d = table.n_days();
     let strategy_metrics = table.values.par_chunks(d.max(1)).map(strategy_metrics).collect();
     t.strategy_metrics = clock.elapsed().as_secs_f64();
-    Prepared { table, inversions, strategy_metrics, moments: None }
+    Prepared { table, inversions, strategy_metrics, scaling: Scaling::Own }
 }
 
 fn need_engine(engine: Option<&dyn Engine>) -> Result<&dyn Engine> {
@@ -244,7 +256,10 @@ async fn prepare(source: &Source, engine: Option<&dyn Engine>, spec: &RunSpec, t
                 table: st.table,
                 inversions: st.inversions,
                 strategy_metrics: st.metrics,
-                moments: Some(st.moments),
+                scaling: match st.placed {
+                    Some(pages) => Scaling::Placed(st.moments, pages),
+                    None => Scaling::Given(st.moments),
+                },
             })
         }
     }
@@ -260,7 +275,7 @@ pub async fn run(
 ) -> Result<RunOutcome> {
     let started = Instant::now();
     let mut t = Timings::default();
-    let Prepared { mut table, inversions, strategy_metrics, moments } = prepare(source, engine, spec, &mut t).await?;
+    let Prepared { mut table, inversions, strategy_metrics, scaling } = prepare(source, engine, spec, &mut t).await?;
     let mut warnings = table.warnings.clone();
     if table.missing_cells > 0 {
         warnings.push(format!("{} missing, non-numeric or non-finite cells read as 0", table.missing_cells));
@@ -270,9 +285,10 @@ pub async fn run(
     let clock = Instant::now();
     // The evaluator holds the values while the search runs and hands them back after it.
     let values = std::mem::take(&mut table.values);
-    let ev = match moments {
-        Some(m) => Evaluator::with_moments(values, m, d, spec.metric, spec.penalty, balance),
-        None => Evaluator::from_values(values, d, spec.metric, spec.penalty, balance),
+    let ev = match scaling {
+        Scaling::Placed(m, pages) => Evaluator::with_moments_placed(pages, m, d, spec.metric, spec.penalty, balance),
+        Scaling::Given(m) => Evaluator::with_moments(values, m, d, spec.metric, spec.penalty, balance),
+        Scaling::Own => Evaluator::from_values(values, d, spec.metric, spec.penalty, balance),
     };
     t.standardize += clock.elapsed().as_secs_f64();
 

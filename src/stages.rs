@@ -6,12 +6,16 @@
 //! They run on long tables already in the engine: the ones `heavytune load` stored (`run
 //! --table`), or session tables made from input files. Every table a stage creates is a
 //! session table of the run's [`Temporaries`], dropped when the run ends. Rows come back
-//! unordered and are placed by (strategy_id, seq) in one pass.
+//! unordered and are placed by (strategy_id, seq), or by strategy_id, in one pass. Over files,
+//! the values move onto 2 MiB pages for the search while the engine plans the metrics
+//! statement ([`crate::load::arriving`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{Array, Float64Array};
+use arrow::array::Array;
 use arrow::buffer::ScalarBuffer;
+use heavytune_kernels::pages::HugeVec;
 use heavytune_kernels::standardize::Moments;
 use rayon::prelude::*;
 use sqlparser::ast::Statement;
@@ -21,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::exec::execute_plan;
 use crate::ingest::{Blame, check_columns, read_table};
 use crate::load::WideTable;
+use crate::load::arriving::{Arriving, shared_pages};
 use crate::load::long;
 use crate::rewrite::{Context, optimize};
 use crate::strategy_metrics::StrategyMetrics;
@@ -49,6 +54,9 @@ pub struct EngineStats {
     /// Each strategy's mean, norm and flatness, from which its standardized values are
     /// `moments[s].z(v)` ([`EngineStats::z`]).
     pub moments: Vec<Moments>,
+    /// The values on 2 MiB pages, put there while the engine planned and computed (a run over
+    /// files); `table.values` is then empty.
+    pub placed: Option<HugeVec>,
     pub read_seconds: f64,
     pub ulta_seconds: f64,
     /// The statement, reading its rows into metrics and moments, and dropping the input.
@@ -56,12 +64,20 @@ pub struct EngineStats {
 }
 
 impl EngineStats {
+    /// The values the search sees, strategy by strategy: on pages, or in the table.
+    pub fn values(&self) -> &[f64] {
+        match &self.placed {
+            Some(pages) => pages.as_slice(),
+            None => &self.table.values,
+        }
+    }
+
     /// The standardized values, strategy by strategy (zeros for a flat strategy): each value
     /// centred on its strategy's mean and scaled by its norm, as standardize.sql computes them.
     pub fn z(&self) -> Vec<f64> {
         let d = self.table.n_days().max(1);
-        let mut z = vec![0.0; self.table.values.len()];
-        z.par_chunks_mut(d).zip(self.table.values.par_chunks(d)).zip(&self.moments).for_each(|((zs, xs), m)| {
+        let mut z = vec![0.0; self.values().len()];
+        z.par_chunks_mut(d).zip(self.values().par_chunks(d)).zip(&self.moments).for_each(|((zs, xs), m)| {
             zs.iter_mut().zip(xs).for_each(|(z, &x)| *z = m.z(x));
         });
         z
@@ -85,12 +101,29 @@ const RUN_TABLE: &str = "ht_run";
 async fn plan(engine: &dyn Engine, template: &str, tables: &TableNames) -> Result<crate::rewrite::Plan> {
     let params = Params { tables: Some(tables.clone()), ..Params::default() };
     let stmt = templates::bind(templates::find(template)?, &params)?;
+    planned(engine, stmt).await
+}
+
+/// A bound statement through the rewriter.
+async fn planned(engine: &dyn Engine, stmt: Statement) -> Result<crate::rewrite::Plan> {
     let ctx = Context::discover(engine, &stmt).await?;
     Ok(optimize(stmt, &ctx, None)?.plan)
 }
 
 async fn run(engine: &dyn Engine, template: &str, tables: &TableNames) -> Result<QueryOutput> {
     execute_plan(engine, &plan(engine, template, tables).await?).await
+}
+
+/// The rows of `strategy_stats` over `tables`, in no particular order: [`read_stats`] places
+/// each by its strategy_id, so the engine is not asked to order them (it would merge its
+/// partitions in order, where it can now just gather them).
+async fn strategy_stats(engine: &dyn Engine, tables: &TableNames) -> Result<QueryOutput> {
+    let params = Params { tables: Some(tables.clone()), ..Params::default() };
+    let mut stmt = templates::bind(templates::find("strategy_stats")?, &params)?;
+    if let Statement::Query(q) = &mut stmt {
+        q.order_by = None;
+    }
+    execute_plan(engine, &planned(engine, stmt).await?).await
 }
 
 /// Runs a `CREATE TABLE ... AS` template as a session table of the run; `in_order`: a long
@@ -224,78 +257,150 @@ async fn decisions(engine: &dyn Engine, strategies: &str, n: usize) -> Result<Ve
     Ok(inverted)
 }
 
-/// Hands a wide table to the engine as the session tables `name` (and its strategies): the
-/// engine reads the values where they are, its long table made batch by batch over the
-/// table's own buffer, which it shares until the table is dropped. Returns the table without
-/// its values, the shared buffer and the names.
+/// A run's values while the engine's tables read them.
+enum Handed {
+    /// Shared with the engine as they are.
+    Shared(ScalarBuffer<f64>),
+    /// Being moved onto 2 MiB pages for the search, on a thread of their own, while the
+    /// engine plans: its tables read them once they are moved, while the OS is asked for the
+    /// huge pages.
+    Placing(std::thread::JoinHandle<Arc<HugeVec>>),
+}
+
+impl Handed {
+    /// The values back, once the engine's tables over them are dropped: without a copy
+    /// unless something else still holds them.
+    fn take_back(self) -> Result<Back> {
+        match self {
+            Handed::Shared(values) => Ok(Back::Plain(
+                values.into_inner().into_vec::<f64>().unwrap_or_else(|b| b.typed_data::<f64>().to_vec()),
+            )),
+            Handed::Placing(thread) => {
+                let pages =
+                    thread.join().map_err(|_| Error::internal("the thread placing the values on pages panicked"))?;
+                Ok(Back::Placed(Arc::try_unwrap(pages).unwrap_or_else(|p| HugeVec::new(p.as_slice().to_vec()))))
+            }
+        }
+    }
+}
+
+/// Values back from the engine.
+enum Back {
+    Plain(Vec<f64>),
+    Placed(HugeVec),
+}
+
+impl Back {
+    fn into_vec(self) -> Vec<f64> {
+        match self {
+            Back::Plain(v) => v,
+            Back::Placed(p) => p.into_vec(),
+        }
+    }
+}
+
+/// Hands `table` to the engine as the run's session tables named after `name` (its long
+/// table, with its series view, and its strategies) over its own values, not a copy; with
+/// `place`, the values move onto 2 MiB pages meanwhile and the tables' scans wait for them.
+/// Returns the table without its values, the values as handed, and the names.
 async fn hand_over(
     temps: &mut Temporaries<'_>,
     mut table: WideTable,
     name: &str,
-) -> Result<(WideTable, ScalarBuffer<f64>, TableNames)> {
+    place: bool,
+) -> Result<(WideTable, Handed, TableNames)> {
     let names = TableNames::for_table(name);
-    let values = ScalarBuffer::from(std::mem::take(&mut table.values));
-    for source in crate::ingest::sources_over(&table, values.clone(), &names, long::REPLAY_BATCH_ROWS)? {
+    let values = std::mem::take(&mut table.values);
+    let (arriving, handed) = if place {
+        let (tx, arriving) = Arriving::channel();
+        let thread = std::thread::Builder::new()
+            .name("heavytune-place".into())
+            .spawn(move || {
+                // The values are read where they end up once moved; the huge pages are asked
+                // for while the engine reads them (that changes no address or value).
+                let pages = Arc::new(HugeVec::moved(values));
+                tx.send(shared_pages(&pages));
+                pages.advise();
+                pages
+            })
+            .map_err(|e| Error::internal(format!("starting a thread to place the values on pages: {e}")))?;
+        (arriving, Handed::Placing(thread))
+    } else {
+        let values = ScalarBuffer::from(values);
+        (Arriving::now(values.clone()), Handed::Shared(values))
+    };
+    for source in crate::ingest::sources_over(&table, arriving, &names, long::REPLAY_BATCH_ROWS)? {
         temps.create(source).await?;
     }
-    Ok((table, values, names))
+    Ok((table, handed, names))
 }
 
-/// The values of a shared buffer, without a copy once nothing else holds it.
-fn reclaim(values: ScalarBuffer<f64>) -> Vec<f64> {
-    values.into_inner().into_vec::<f64>().unwrap_or_else(|b| b.typed_data::<f64>().to_vec())
-}
-
-/// The metrics and moments of strategies `0..n` from the rows of `strategy_stats`, read from
-/// the engine's arrays as they are (a NULL metric is NaN), or an error naming what is wrong:
-/// rows not for strategies 0..n in order, or the first strategy whose moments are missing or
-/// not finite. A strategy is flat where the engine says so, or where its norm is zero.
+/// The metrics and moments of strategies `0..n` from the rows of `strategy_stats`, in any
+/// order (each row placed by its strategy_id), read from the engine's arrays as they are (a
+/// NULL metric is NaN), or an error naming what is wrong: not one row for each of strategies
+/// 0..n, or the first strategy whose moments are missing or not finite. A strategy is flat
+/// where the engine says so, or where its norm is zero.
 fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Moments>)> {
-    let ids = m.i64_arrays("strategy_id")?;
-    let in_order = ids.iter().flat_map(|a| a.iter()).enumerate().all(|(i, id)| id == Some(i as i64));
-    if m.num_rows() != n || !in_order {
-        return Err(Error::engine("strategy_stats", format!("{} rows for strategies 0..{n} in order", m.num_rows())));
+    let wrong = |what: String| Error::engine("strategy_stats", what);
+    if m.num_rows() != n {
+        return Err(wrong(format!("{} rows for strategies 0..{n}", m.num_rows())));
     }
-    let metric = |c: &str| m.f64_arrays(c);
-    let (roi, mdd, win, pf, exp) = (
-        metric("roi")?,
-        metric("max_drawdown")?,
-        metric("win_percentage")?,
-        metric("profit_factor")?,
-        metric("expectancy")?,
-    );
-    let (mean, norm, flat) = (m.f64_arrays("mean")?, m.f64_arrays("norm")?, m.i64_arrays("flat")?);
-    let mut metrics = Vec::with_capacity(n);
-    let mut moments = Vec::with_capacity(n);
+    let ids = m.i64_arrays("strategy_id")?;
+    let columns = ["roi", "max_drawdown", "win_percentage", "profit_factor", "expectancy", "mean", "norm"]
+        .map(|c| m.f64_arrays(c))
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    let flat = m.i64_arrays("flat")?;
+    let nan = StrategyMetrics {
+        roi: f64::NAN,
+        max_drawdown: f64::NAN,
+        win_percentage: f64::NAN,
+        profit_factor: f64::NAN,
+        expectancy: f64::NAN,
+    };
+    let mut metrics = vec![nan; n];
+    let mut moments = vec![Moments { mean: f64::NAN, norm: f64::NAN, flat: false }; n];
+    let mut seen = vec![false; n];
     for b in 0..m.batches.len() {
-        let value = |a: &[Float64Array], i: usize| if a[b].is_valid(i) { a[b].value(i) } else { f64::NAN };
+        // Each column of this batch as its values and NULLs, read in place.
+        let cols: Vec<(&[f64], Option<&arrow::buffer::NullBuffer>)> =
+            columns.iter().map(|c| (&c[b].values()[..], c[b].nulls())).collect();
+        let value = |c: usize, i: usize| {
+            let (values, nulls) = cols[c];
+            if nulls.is_some_and(|n| n.is_null(i)) { f64::NAN } else { values[i] }
+        };
         for i in 0..m.batches[b].num_rows() {
-            metrics.push(StrategyMetrics {
-                roi: value(&roi, i),
-                max_drawdown: value(&mdd, i),
-                win_percentage: value(&win, i),
-                profit_factor: value(&pf, i),
-                expectancy: value(&exp, i),
-            });
-            let (mean, norm) = (value(&mean, i), value(&norm, i));
-            let s = moments.len();
+            let id = ids[b].is_valid(i).then(|| ids[b].value(i));
+            let Some(s) = id.and_then(|id| usize::try_from(id).ok()).filter(|&s| s < n && !seen[s]) else {
+                let id = id.map_or("NULL".to_owned(), |id| id.to_string());
+                return Err(wrong(format!(
+                    "a row for strategy_id {id}, where one row for each of strategies 0..{n} was due"
+                )));
+            };
+            seen[s] = true;
+            metrics[s] = StrategyMetrics {
+                roi: value(0, i),
+                max_drawdown: value(1, i),
+                win_percentage: value(2, i),
+                profit_factor: value(3, i),
+                expectancy: value(4, i),
+            };
+            let (mean, norm) = (value(5, i), value(6, i));
             if flat[b].is_null(i) {
-                return Err(Error::engine("strategy_stats", format!("no moments for strategy {s}")));
+                return Err(wrong(format!("no moments for strategy {s}")));
             }
             if !mean.is_finite() || !norm.is_finite() {
-                return Err(Error::engine(
-                    "strategy_stats",
-                    format!("strategy {s} has a NULL or non-finite mean ({mean}) or norm ({norm})"),
-                ));
+                return Err(wrong(format!("strategy {s} has a NULL or non-finite mean ({mean}) or norm ({norm})")));
             }
-            moments.push(Moments { mean, norm, flat: flat[b].value(i) != 0 || norm == 0.0 });
+            moments[s] = Moments { mean, norm, flat: flat[b].value(i) != 0 || norm == 0.0 };
         }
     }
     Ok((metrics, moments))
 }
 
 /// Runs the stages in `temps`' engine. With files, the values the search sees are the files'
-/// own (after ULTA, with the engine's decisions applied to them); with stored tables they are
+/// own (after ULTA, with the engine's decisions applied to them), and they move onto 2 MiB
+/// pages for the search while the engine plans the last statement; with stored tables they are
 /// pulled once, after ULTA.
 pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_on: bool) -> Result<EngineStats> {
     let clock = Instant::now();
@@ -305,9 +410,10 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
             (tables, None, missing)
         }
         StageInput::Wide(table) => {
-            let (table, values, names) = hand_over(temps, table, &format!("{RUN_TABLE}_input")).await?;
+            // ULTA's statements read the input first, so its values must be there at once.
+            let (table, handed, names) = hand_over(temps, table, &format!("{RUN_TABLE}_input"), !ulta_on).await?;
             let input = names.pnl.clone();
-            (names, Some((table, values, input)), 0)
+            (names, Some((table, handed, input)), 0)
         }
     };
     let mut read_seconds = clock.elapsed().as_secs_f64();
@@ -320,13 +426,14 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
             // are applied to them (a permutation and sign flips, exact), and the engine reads
             // the result as the run's inverted tables, as it read the input; no inverted copy
             // is made in the engine and pulled back.
-            Some((table, values, input)) if !inversions.is_empty() => {
+            Some((table, handed, input)) if !inversions.is_empty() => {
                 let inverted = decisions(temps.engine(), &strategies, table.n_strategies()).await?;
                 temps.engine().drop_temporary(&input).await?;
-                let table = crate::ulta::invert(WideTable { values: reclaim(values), ..table }, &inverted);
-                let (table, values, names) = hand_over(temps, table, &format!("{RUN_TABLE}_ulta")).await?;
+                let values = handed.take_back()?.into_vec();
+                let table = crate::ulta::invert(WideTable { values, ..table }, &inverted);
+                let (table, handed, names) = hand_over(temps, table, &format!("{RUN_TABLE}_ulta"), true).await?;
                 tables = names;
-                local = Some((table, values, tables.pnl.clone()));
+                local = Some((table, handed, tables.pnl.clone()));
             }
             // Nothing inverted: the input is ULTA's output as it is.
             Some(kept) => local = Some(kept),
@@ -340,8 +447,8 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
 
     let clock = Instant::now();
     let engine = temps.engine();
-    let (mut table, shared) = match local {
-        Some((t, values, input)) => (t, Some((values, input))),
+    let (mut table, handed) = match local {
+        Some((t, handed, input)) => (t, Some((handed, input))),
         None => {
             let mut read = read_table(engine, &tables, Blame::Table).await?;
             read.missing_cells += missing;
@@ -352,15 +459,75 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
     let n = table.n_strategies();
 
     let clock = Instant::now();
-    let m = run(engine, "strategy_stats", &tables).await?;
+    let m = strategy_stats(engine, &tables).await?;
     let (metrics, moments) = read_stats(&m, n)?;
-    if let Some((values, input)) = shared {
-        // No query reads the input any more: its buffer comes back without a copy.
+    let mut placed = None;
+    if let Some((handed, input)) = handed {
+        // No query reads the input any more: its values come back without a copy.
         engine.drop_temporary(&input).await?;
-        table.values = reclaim(values);
+        match handed.take_back()? {
+            Back::Plain(values) => table.values = values,
+            Back::Placed(pages) => placed = Some(pages),
+        }
     }
     let metrics_seconds = clock.elapsed().as_secs_f64();
     // The standardization's moments came with the metrics: the search centres and scales each
     // value by them, as standardize.sql does.
-    Ok(EngineStats { table, inversions, metrics, moments, read_seconds, ulta_seconds, metrics_seconds })
+    Ok(EngineStats { table, inversions, metrics, moments, placed, read_seconds, ulta_seconds, metrics_seconds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Float64Array, Int32Array, RecordBatch};
+
+    /// strategy_stats' columns for rows of these ids (figures from the id; `flat` NULL where
+    /// asked).
+    fn rows(batches: &[Vec<i32>], null_flat: Option<i32>) -> QueryOutput {
+        let made: Vec<RecordBatch> = batches
+            .iter()
+            .map(|ids| {
+                let f =
+                    |k: f64| Arc::new(Float64Array::from_iter_values(ids.iter().map(|&i| i as f64 + k))) as ArrayRef;
+                let flat =
+                    Int32Array::from_iter(ids.iter().map(|&i| (Some(i) != null_flat).then_some(i32::from(i == 2))));
+                RecordBatch::try_from_iter([
+                    ("strategy_id", Arc::new(Int32Array::from(ids.clone())) as ArrayRef),
+                    ("roi", f(0.1)),
+                    ("max_drawdown", f(0.2)),
+                    ("win_percentage", f(0.3)),
+                    ("profit_factor", f(0.4)),
+                    ("expectancy", f(0.5)),
+                    ("mean", f(0.6)),
+                    ("norm", f(0.7)),
+                    ("flat", Arc::new(flat) as ArrayRef),
+                ])
+                .unwrap()
+            })
+            .collect();
+        QueryOutput { schema: made[0].schema(), batches: made }
+    }
+
+    /// Rows come in any order and batching; each is placed by its strategy_id.
+    #[test]
+    fn rows_are_placed_by_strategy_id() {
+        let (metrics, moments) = read_stats(&rows(&[vec![3, 1], vec![0, 2]], None), 4).unwrap();
+        for s in 0..4 {
+            assert_eq!(metrics[s].roi, s as f64 + 0.1);
+            assert_eq!(metrics[s].expectancy, s as f64 + 0.5);
+            assert_eq!((moments[s].mean, moments[s].norm, moments[s].flat), (s as f64 + 0.6, s as f64 + 0.7, s == 2));
+        }
+    }
+
+    /// Not one row for each strategy, or a row without moments, is an error that says so.
+    #[test]
+    fn wrong_rows_are_named() {
+        let err =
+            |batches: &[Vec<i32>], null_flat, n| read_stats(&rows(batches, null_flat), n).unwrap_err().to_string();
+        assert!(err(&[vec![0, 1, 1]], None, 3).contains("strategy_id 1, where one row for each"));
+        assert!(err(&[vec![0, 5]], None, 2).contains("strategy_id 5"));
+        assert!(err(&[vec![0, -1]], None, 2).contains("strategy_id -1"));
+        assert!(err(&[vec![0, 1]], None, 3).contains("2 rows for strategies 0..3"));
+        assert!(err(&[vec![1, 0]], Some(0), 2).contains("no moments for strategy 0"));
+    }
 }

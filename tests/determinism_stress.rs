@@ -37,7 +37,7 @@ fn engine_stages_give_the_same_bits_on_every_run() {
             let d = st.table.n_days();
             let z = st.z();
             let mut bits: Vec<u64> = z.iter().map(|v| v.to_bits()).collect();
-            bits.extend(st.table.values.iter().map(|v| v.to_bits()));
+            bits.extend(st.values().iter().map(|v| v.to_bits()));
             for m in &st.metrics {
                 bits.extend([m.roi, m.max_drawdown, m.win_percentage, m.profit_factor, m.expectancy].map(f64::to_bits));
             }

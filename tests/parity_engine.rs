@@ -28,7 +28,7 @@ fn engine_ulta_matches_the_legacy() {
     let report = std::fs::read_to_string(parity("inversion_report.md")).unwrap();
     assert_eq!(ulta::inversion_report(&st.inversions), report);
     // The inverted values are the local ULTA's, bit for bit.
-    assert_eq!(st.table.values, ulta::apply(small()).0.values);
+    assert_eq!(st.values(), ulta::apply(small()).0.values.as_slice());
 }
 
 #[test]
@@ -50,14 +50,7 @@ fn fitness_from_engine_standardized_values_matches() {
         let threshold = num(&w[3]);
         let ev = evaluators.entry((w[0].clone(), w[2].clone(), w[3].clone())).or_insert_with(|| {
             let penalty = Penalty { drawdown_threshold: threshold, ..Penalty::default() };
-            Evaluator::with_moments(
-                st.table.values.clone(),
-                st.moments.clone(),
-                st.table.n_days(),
-                metric,
-                penalty,
-                None,
-            )
+            Evaluator::with_moments(st.values().to_vec(), st.moments.clone(), st.table.n_days(), metric, penalty, None)
         });
         let e = ev.evaluate(&index_of(&st.table, &w[4]), &mut ev.scratch());
         let ctx = format!("ulta={} portfolio={} metric={}", w[0], w[1], w[2]);

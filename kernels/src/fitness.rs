@@ -199,6 +199,34 @@ impl Evaluator {
         Self::build(values, Some(moments), n_days, metric, penalty, balance)
     }
 
+    /// As [`Evaluator::with_moments`], over values already placed on 2 MiB pages (a run puts
+    /// them there while the engine computes the moments). `values` holds whole strategies.
+    ///
+    /// # Panics
+    /// When there is not one `Moments` per strategy, or `values` holds part of one (a
+    /// caller's bug).
+    pub fn with_moments_placed(
+        values: HugeVec,
+        moments: Vec<Moments>,
+        n_days: usize,
+        metric: Metric,
+        penalty: Penalty,
+        balance: Option<Balance>,
+    ) -> Self {
+        assert_eq!(values.as_slice().len() % n_days.max(1), 0, "whole strategies");
+        let strategies = Self::strategies(values.as_slice(), Some(moments), n_days);
+        Evaluator {
+            metric,
+            penalty,
+            balance,
+            n_days,
+            n_strategies: strategies.len(),
+            values,
+            strategies,
+            isa: Isa::detect(),
+        }
+    }
+
     fn build(
         mut values: Vec<f64>,
         given: Option<Vec<Moments>>,
@@ -209,6 +237,14 @@ impl Evaluator {
     ) -> Self {
         let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
         values.truncate(n_strategies * n_days);
+        let strategies = Self::strategies(&values, given, n_days);
+        let values = HugeVec::new(values);
+        Evaluator { metric, penalty, balance, n_days, n_strategies, values, strategies, isa: Isa::detect() }
+    }
+
+    /// Each strategy's scale (from `given` moments, or its own) and squared standardized norm.
+    fn strategies(values: &[f64], given: Option<Vec<Moments>>, n_days: usize) -> Vec<Strategy> {
+        let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
         let row = |s: usize| n_days * s..n_days * (s + 1);
         let scales: Vec<Scale> = match given {
             Some(m) => {
@@ -217,16 +253,14 @@ impl Evaluator {
             }
             None => (0..n_strategies).into_par_iter().map(|s| Scale::of(&Moments::of(&values[row(s)]))).collect(),
         };
-        let strategies = (0..n_strategies)
+        (0..n_strategies)
             .into_par_iter()
             .map(|s| {
                 let scale = scales[s];
                 let zz = squared_norm(&values[row(s)].iter().map(|&v| scale.z(v)).collect::<Vec<f64>>());
                 Strategy { scale, zz }
             })
-            .collect();
-        let values = HugeVec::new(values);
-        Evaluator { metric, penalty, balance, n_days, n_strategies, values, strategies, isa: Isa::detect() }
+            .collect()
     }
 
     /// The P&L values, strategy by strategy (those of whole strategies only).
@@ -687,6 +721,18 @@ pub(crate) mod tests {
             moved.evaluate(&pf, &mut moved.scratch()).avg_corr,
             local.evaluate(&pf, &mut local.scratch()).avg_corr
         );
+        // Values placed on pages beforehand give the same evaluator, and come back.
+        let placed = Evaluator::with_moments_placed(
+            HugeVec::new(values.clone()),
+            other,
+            9,
+            Metric::Ratio,
+            Penalty::default(),
+            None,
+        );
+        assert_eq!(placed.strategy_constants(), moved.strategy_constants());
+        assert_eq!(placed.evaluate(&pf, &mut placed.scratch()), moved.evaluate(&pf, &mut moved.scratch()));
+        assert_eq!(placed.into_values(), values);
         assert_eq!(moved.into_values(), values);
         let owned = Evaluator::from_values(values.clone(), 9, Metric::Ratio, Penalty::default(), None);
         assert_eq!(owned.strategy_constants(), local.strategy_constants());

@@ -10,6 +10,8 @@
 /// enough 2 MiB pages to matter.
 pub const MIN_BYTES: usize = 8 << 20;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 const HUGE: usize = 2 << 20;
 
 /// Values on 2 MiB pages: the vector is moved up inside its own allocation so that the values
@@ -22,16 +24,27 @@ pub struct HugeVec {
     /// Where the values start in `buf`.
     offset: usize,
     len: usize,
-    pages: usize,
+    /// The 2 MiB-aligned address range to ask huge pages for (empty when none).
+    range: (usize, usize),
+    /// How many 2 MiB pages the OS gave, once asked ([`HugeVec::advise`]).
+    pages: AtomicUsize,
 }
 
 impl HugeVec {
     /// Takes `values` as they are when they are under [`MIN_BYTES`] or the OS is not Linux;
     /// otherwise moves them to a 2 MiB boundary and asks for huge pages.
-    pub fn new(mut values: Vec<f64>) -> HugeVec {
+    pub fn new(values: Vec<f64>) -> HugeVec {
+        let h = HugeVec::moved(values);
+        h.advise();
+        h
+    }
+
+    /// The first step of [`HugeVec::new`]: the values moved to a 2 MiB boundary, where they
+    /// stay, but no huge pages asked for yet ([`HugeVec::advise`] does that).
+    pub fn moved(mut values: Vec<f64>) -> HugeVec {
         let len = values.len();
         if !cfg!(target_os = "linux") || std::mem::size_of_val(values.as_slice()) < MIN_BYTES {
-            return HugeVec { buf: values, offset: 0, len, pages: 0 };
+            return HugeVec { buf: values, offset: 0, len, range: (0, 0), pages: AtomicUsize::new(0) };
         }
         let per_page = HUGE / std::mem::size_of::<f64>();
         // Room to move up by less than a page and to pad the last page (a buffer this large
@@ -45,8 +58,17 @@ impl HugeVec {
         let end = (first + len * std::mem::size_of::<f64>())
             .next_multiple_of(HUGE)
             .min((start + values.capacity() * std::mem::size_of::<f64>()) / HUGE * HUGE);
-        let pages = if end > first && sys::advise(first, end - first) { (end - first) / HUGE } else { 0 };
-        HugeVec { buf: values, offset, len, pages }
+        HugeVec { buf: values, offset, len, range: (first, end.max(first)), pages: AtomicUsize::new(0) }
+    }
+
+    /// The second step of [`HugeVec::new`]: asks the OS to back the values with 2 MiB pages.
+    /// The values keep their contents and addresses, so others may read them meanwhile (the
+    /// kernel moves each range onto its huge page under its own locks).
+    pub fn advise(&self) {
+        let (first, end) = self.range;
+        if end > first && sys::advise(first, end - first) {
+            self.pages.store((end - first) / HUGE, Ordering::Relaxed);
+        }
     }
 
     pub fn as_slice(&self) -> &[f64] {
@@ -55,7 +77,7 @@ impl HugeVec {
 
     /// How many 2 MiB pages the OS gave (0 when it refused or the values are small).
     pub fn huge_pages(&self) -> usize {
-        self.pages
+        self.pages.load(Ordering::Relaxed)
     }
 
     /// The values as a plain vector again (moved back down: one copy within the buffer).
@@ -120,6 +142,13 @@ mod tests {
             assert_eq!(h.as_slice().as_ptr() as usize % HUGE, 0);
         }
         assert!(h.huge_pages() <= std::mem::size_of_val(big.as_slice()).div_ceil(HUGE));
+        assert_eq!(h.into_vec(), big);
+        // In two steps: the values are in place before any page is asked for, and stay.
+        let h = HugeVec::moved(big.clone());
+        let before = h.as_slice().as_ptr();
+        assert_eq!((h.huge_pages(), h.as_slice()), (0, big.as_slice()));
+        h.advise();
+        assert_eq!((h.as_slice().as_ptr(), h.as_slice()), (before, big.as_slice()));
         assert_eq!(h.into_vec(), big);
     }
 }

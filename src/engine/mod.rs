@@ -174,12 +174,33 @@ pub trait Replay: Send + Sync + std::fmt::Debug {
     fn sorted_by(&self) -> &[&str] {
         &[]
     }
-    /// The rows' series view ([`crate::tables::SeriesView`]) when the recipe can make one
-    /// over the same buffers, for an engine that keeps recipes: the view's schema, named after
-    /// `table`, and its batches.
-    fn series(&self, _table: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+    /// Resolves once [`Replay::batch`] can make batches (a recipe over values still on
+    /// their way waits for them), or fails with why it never will.
+    fn ready(&self) -> futures::future::BoxFuture<'static, Result<()>> {
+        Box::pin(futures::future::ready(Ok(())))
+    }
+    /// The rows' series view ([`crate::tables::SeriesView`]) as a recipe over the same
+    /// buffers, named after `table`, when the recipe can make one (for an engine that keeps
+    /// recipes).
+    fn series(&self, _table: &str) -> Result<Option<Arc<dyn Replay>>> {
         Ok(None)
     }
+}
+
+/// Batches `batches` of `replay`, in that order, each made when it is pulled, once the
+/// recipe is ready.
+pub fn replay_stream(
+    replay: Arc<dyn Replay>,
+    batches: Vec<usize>,
+) -> impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static {
+    use futures::StreamExt;
+    futures::stream::once(replay.ready()).flat_map(move |ready| match ready {
+        Ok(()) => {
+            let replay = Arc::clone(&replay);
+            futures::stream::iter(batches.clone()).map(move |i| replay.batch(i)).left_stream()
+        }
+        Err(e) => futures::stream::iter([Err(e)]).right_stream(),
+    })
 }
 
 /// A table to write: its name and its rows, streamed; `replay` when the rows can be made
@@ -203,8 +224,7 @@ impl TableSource {
 
     /// A table made by `replay`: its rows stream batch by batch, each made when it is read.
     pub fn replayable(name: impl Into<String>, replay: Arc<dyn Replay>) -> Self {
-        let r = Arc::clone(&replay);
-        let stream = futures::stream::iter((0..replay.batches()).map(move |i| r.batch(i)));
+        let stream = replay_stream(Arc::clone(&replay), (0..replay.batches()).collect());
         TableSource {
             name: name.into(),
             rows: Rows { schema: replay.schema(), stream: Box::pin(stream) },

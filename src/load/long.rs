@@ -11,8 +11,11 @@ use arrow::array::{
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{Int32Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 
 use super::WideTable;
+use super::arriving::Arriving;
 use crate::engine::Replay;
 use crate::error::Result;
 use crate::tables::{SeriesView, pnl_schema, strategies_schema, zone_type};
@@ -37,7 +40,7 @@ pub fn strategies_batch(table: &WideTable) -> Result<RecordBatch> {
 /// holding it.
 #[derive(Debug)]
 pub struct LongPnl {
-    values: ScalarBuffer<f64>,
+    values: Arriving,
     n_s: usize,
     dates: Vec<i32>,
     /// Each day's key into `zone_names`, when the inputs have zones.
@@ -57,6 +60,12 @@ impl LongPnl {
     /// The long table of `table`'s days and zones over `values` (its values, strategy-major,
     /// shared, not copied), in batches of at most `max_rows` rows (whole strategies).
     pub fn shared(values: ScalarBuffer<f64>, table: &WideTable, max_rows: usize) -> LongPnl {
+        LongPnl::arriving(Arriving::now(values), table, max_rows)
+    }
+
+    /// As [`LongPnl::shared`], over values that may still be on their way: its scans wait
+    /// for them ([`Replay::ready`]).
+    pub fn arriving(values: Arriving, table: &WideTable, max_rows: usize) -> LongPnl {
         let n_d = table.n_days();
         let zones = table.zones.as_ref().map(|zones| {
             let mut distinct: HashMap<&str, i32> = HashMap::new();
@@ -95,9 +104,14 @@ impl Replay for LongPnl {
         &["strategy_id", "seq"]
     }
 
+    fn ready(&self) -> BoxFuture<'static, Result<()>> {
+        let values = self.values.wait();
+        async move { values.await.map(|_| ()) }.boxed()
+    }
+
     /// Each strategy's values as one list over the shared buffer (no copy), in batches of
-    /// [`SERIES_BATCH_ROWS`] strategies.
-    fn series(&self, table: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+    /// [`SERIES_BATCH_ROWS`] strategies, made as they are read.
+    fn series(&self, table: &str) -> Result<Option<Arc<dyn Replay>>> {
         let n_d = self.dates.len();
         let (Some(&first), Some(&last)) = (self.dates.iter().min(), self.dates.iter().max()) else {
             return Ok(None);
@@ -106,24 +120,12 @@ impl Replay for LongPnl {
             return Ok(None);
         }
         let schema = SeriesView { of: table.to_owned(), days: (first, last) }.schema();
-        let item = SeriesView::item();
-        let batches = (0..self.n_s)
-            .step_by(SERIES_BATCH_ROWS)
-            .map(|s0| {
-                let s1 = (s0 + SERIES_BATCH_ROWS).min(self.n_s);
-                let values = Float64Array::new(self.values.slice(s0 * n_d, (s1 - s0) * n_d), None);
-                let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(n_d, s1 - s0));
-                let lists = ListArray::try_new(Arc::clone(&item), offsets, Arc::new(values), None)?;
-                let ids = Int32Array::from_iter_values(s0 as i32..s1 as i32);
-                let days = Int64Array::from_value(n_d as i64, s1 - s0);
-                Ok(RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ids), Arc::new(lists), Arc::new(days)])?)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some((schema, batches)))
+        Ok(Some(Arc::new(Series { values: self.values.clone(), n_s: self.n_s, n_d, schema })))
     }
 
     fn batch(&self, i: usize) -> Result<RecordBatch> {
         let n_d = self.dates.len();
+        let values = self.values.arrived()?;
         let (s0, s1) = (i * self.per_batch, ((i + 1) * self.per_batch).min(self.n_s));
         let rows = (s1 - s0) * n_d;
         let ids = Int32Array::from_iter_values((s0 as i32..s1 as i32).flat_map(|s| std::iter::repeat_n(s, n_d)));
@@ -136,11 +138,52 @@ impl Replay for LongPnl {
                 Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::clone(names))?)
             }
         };
-        let pnl = Float64Array::new(self.values.slice(s0 * n_d, rows), None);
+        let pnl = Float64Array::new(values.slice(s0 * n_d, rows), None);
         Ok(RecordBatch::try_new(
             pnl_schema(),
             vec![Arc::new(ids), Arc::new(seq), Arc::new(dates), zones, Arc::new(pnl)],
         )?)
+    }
+}
+
+/// The series view of a [`LongPnl`] ([`SeriesView`]): one row per strategy, its values as a
+/// list over the same buffer, in batches of [`SERIES_BATCH_ROWS`] strategies, rising by
+/// strategy_id.
+#[derive(Debug)]
+struct Series {
+    values: Arriving,
+    n_s: usize,
+    n_d: usize,
+    schema: SchemaRef,
+}
+
+impl Replay for Series {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn batches(&self) -> usize {
+        self.n_s.div_ceil(SERIES_BATCH_ROWS)
+    }
+
+    fn sorted_by(&self) -> &[&str] {
+        &[SeriesView::ID]
+    }
+
+    fn ready(&self) -> BoxFuture<'static, Result<()>> {
+        let values = self.values.wait();
+        async move { values.await.map(|_| ()) }.boxed()
+    }
+
+    fn batch(&self, i: usize) -> Result<RecordBatch> {
+        let (n_d, values) = (self.n_d, self.values.arrived()?);
+        let (s0, s1) = (i * SERIES_BATCH_ROWS, ((i + 1) * SERIES_BATCH_ROWS).min(self.n_s));
+        let values = Float64Array::new(values.slice(s0 * n_d, (s1 - s0) * n_d), None);
+        let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(n_d, s1 - s0));
+        let lists = ListArray::try_new(SeriesView::item(), offsets, Arc::new(values), None)?;
+        let ids = Int32Array::from_iter_values(s0 as i32..s1 as i32);
+        let days = Int64Array::from_value(n_d as i64, s1 - s0);
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), vec![Arc::new(ids), Arc::new(lists), Arc::new(days)])?)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Input: the users' wide P&L files (CSV or spreadsheet) read, checked and merged into one
 //! strategy-major [`WideTable`], ready to become the long/narrow engine tables.
 
+pub mod arriving;
 mod csv;
 pub mod dates;
 pub mod long;

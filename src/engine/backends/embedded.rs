@@ -131,6 +131,12 @@ impl Embedded {
         Ok(engine)
     }
 
+    /// The DataFusion session (for tests that look at what it planned or registered).
+    #[cfg(test)]
+    pub(crate) fn session(&self) -> &SessionContext {
+        &self.ctx
+    }
+
     /// A session with no database folder: only session tables (a run over files uses this,
     /// so it never opens, or depends on, a database folder).
     pub fn in_memory(threads: Option<usize>) -> Self {
@@ -283,17 +289,6 @@ impl Embedded {
             partitions.push(Vec::new());
         }
         Ok(MemTable::try_new(schema, partitions)?)
-    }
-
-    /// One memory table of `batches` dealt out to one partition per thread, batch by batch
-    /// (batch `i` to partition `i mod threads`): for tables whose rows stand alone (a series
-    /// view's row is a whole strategy). Rows keep their order within a partition. A query
-    /// ordered by strategy_id merges the partitions, and the merge takes from each in turn,
-    /// so each partition's work (`ht_series_of` over its lists) runs beside the others'. Over
-    /// contiguous runs the merge drained the first partition before it read the second, whose
-    /// work waited meanwhile behind its one-batch buffer.
-    fn dealt_table(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<MemTable> {
-        Ok(MemTable::try_new(schema, deal(batches, self.threads))?)
     }
 
     async fn dataframe(&self, stmt: &Statement) -> Result<DataFrame> {
@@ -681,41 +676,6 @@ async fn write_parts(folder: &Path, table: TableSource, parts: usize) -> Result<
     }
 }
 
-/// `batches` dealt out to `n` partitions (at least one), batch `i` to partition `i mod n`, each
-/// keeping the order the batches came in.
-fn deal(batches: Vec<RecordBatch>, n: usize) -> Vec<Vec<RecordBatch>> {
-    let n = n.min(batches.len()).max(1);
-    let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
-    for (i, b) in batches.into_iter().enumerate() {
-        partitions[i % n].push(b);
-    }
-    partitions
-}
-
-/// Whether the batches' `strategy_id` column (a series view's, Int32 without NULLs) rises
-/// strictly from row to row across all of them.
-fn ascending_ids(batches: &[RecordBatch]) -> bool {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::Int32Type;
-    let mut last: Option<i32> = None;
-    for b in batches {
-        let Some(ids) = b.column_by_name(crate::tables::SeriesView::ID).and_then(|c| c.as_primitive_opt::<Int32Type>())
-        else {
-            return false;
-        };
-        if ids.null_count() > 0 {
-            return false;
-        }
-        for &id in ids.values() {
-            if last.is_some_and(|l| l >= id) {
-                return false;
-            }
-            last = Some(id);
-        }
-    }
-    true
-}
-
 async fn rows_of(df: DataFrame) -> Result<Rows> {
     let schema = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await?.map(|b| b.map_err(Error::from));
@@ -804,17 +764,9 @@ impl Engine for Embedded {
             self.register_session(&table.name, provider)?;
             // Its series view beside it, over the same buffers (or none, replacing an old one).
             self.drop_series_view(&table.name).await?;
-            if let Some((schema, batches)) = replay.series(&table.name)? {
-                let view = crate::tables::SeriesView::name(&table.name);
-                let ordered = ascending_ids(&batches);
-                let mut mem = self.dealt_table(schema, batches)?;
-                if ordered {
-                    // Each partition takes the batches in their order, so each is in strategy
-                    // order too: a query ordered by strategy_id merges the partitions, no sort.
-                    let by_id = datafusion::logical_expr::col(crate::tables::SeriesView::ID).sort(true, false);
-                    mem = mem.with_sort_order(vec![vec![by_id]]);
-                }
-                self.register_session(&view, Arc::new(mem))?;
+            if let Some(view) = replay.series(&table.name)? {
+                let provider = super::replayed::dealt(view, self.threads)?;
+                self.register_session(&crate::tables::SeriesView::name(&table.name), provider)?;
             }
             return Ok(());
         }
@@ -845,86 +797,6 @@ impl Engine for Embedded {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Only batches whose ids rise from row to row, across batch boundaries too, count as in
-    /// strategy order (a series view then declares that order).
-    #[test]
-    fn ids_in_order_are_told_from_ids_that_are_not() {
-        use arrow::array::{Int32Array, RecordBatch};
-        let batch = |ids: Vec<i32>| {
-            RecordBatch::try_from_iter([("strategy_id", Arc::new(Int32Array::from(ids)) as arrow::array::ArrayRef)])
-                .unwrap()
-        };
-        assert!(ascending_ids(&[batch(vec![0, 1, 2]), batch(vec![3, 7])]));
-        assert!(ascending_ids(&[]));
-        assert!(!ascending_ids(&[batch(vec![0, 1, 2]), batch(vec![2, 3])]));
-        assert!(!ascending_ids(&[batch(vec![1, 0])]));
-        let nulls = RecordBatch::try_from_iter([(
-            "strategy_id",
-            Arc::new(Int32Array::from(vec![Some(0), None])) as arrow::array::ArrayRef,
-        )])
-        .unwrap();
-        assert!(!ascending_ids(&[nulls]));
-        let other = RecordBatch::try_from_iter([("id", Arc::new(Int32Array::from(vec![0])) as arrow::array::ArrayRef)])
-            .unwrap();
-        assert!(!ascending_ids(&[other]));
-    }
-
-    /// Batches are dealt out in turn, each partition keeping their order; there is always at
-    /// least one partition.
-    #[test]
-    fn batches_are_dealt_out_in_turn() {
-        use arrow::array::{AsArray, Int32Array, RecordBatch};
-        use arrow::datatypes::Int32Type;
-        let batches: Vec<RecordBatch> = (0..5)
-            .map(|i| {
-                RecordBatch::try_from_iter([("b", Arc::new(Int32Array::from(vec![i])) as arrow::array::ArrayRef)])
-                    .unwrap()
-            })
-            .collect();
-        let firsts = |parts: Vec<Vec<RecordBatch>>| -> Vec<Vec<i32>> {
-            parts.iter().map(|p| p.iter().map(|b| b.column(0).as_primitive::<Int32Type>().value(0)).collect()).collect()
-        };
-        assert_eq!(firsts(deal(batches.clone(), 2)), vec![vec![0, 2, 4], vec![1, 3]]);
-        assert_eq!(firsts(deal(batches.clone(), 3)), vec![vec![0, 3], vec![1, 4], vec![2]]);
-        assert_eq!(firsts(deal(batches.clone(), 9)), vec![vec![0], vec![1], vec![2], vec![3], vec![4]]);
-        assert_eq!(firsts(deal(batches, 1)), vec![vec![0, 1, 2, 3, 4]]);
-        assert_eq!(deal(Vec::new(), 2).len(), 1);
-    }
-
-    /// A series view's batches are dealt out to the session's partitions in turn (so a merge
-    /// by strategy_id reads every partition from the start), and it still declares its order.
-    #[test]
-    fn a_series_view_deals_its_batches_out_in_turn() {
-        use crate::load::long::SERIES_BATCH_ROWS;
-        use crate::tables::{SeriesView, TableNames};
-        use arrow::array::AsArray;
-        use arrow::datatypes::Int32Type;
-        let strategies = 2 * SERIES_BATCH_ROWS + 5;
-        let wide = crate::synth::generate(&crate::synth::SynthConfig { strategies, days: 3, seed: 1 });
-        rt().run(async {
-            let e = Embedded::in_memory(Some(2));
-            let names = TableNames::for_table("r");
-            let values = arrow::buffer::ScalarBuffer::from(wide.values.clone());
-            for source in crate::ingest::sources_over(&wide, values, &names, 1024)? {
-                e.create_temporary(source).await?;
-            }
-            let provider = e.ctx.table_provider(TableReference::bare(SeriesView::name(&names.pnl))).await?;
-            let mem = provider.downcast_ref::<MemTable>().expect("a series view is a memory table");
-            let mut firsts = Vec::new();
-            for part in &mem.batches {
-                let part = part.read().await;
-                firsts.push(
-                    part.iter().map(|b| b.column(0).as_primitive::<Int32Type>().value(0) as usize).collect::<Vec<_>>(),
-                );
-            }
-            let b = SERIES_BATCH_ROWS;
-            assert_eq!(firsts, vec![vec![0, 2 * b], vec![b]]);
-            assert_eq!(mem.sort_order.lock().len(), 1);
-            Ok(())
-        })
-        .unwrap();
-    }
 
     use crate::engine::{Blocking, fetch_sql};
     use arrow::array::{Float64Array, Int32Array};

@@ -506,7 +506,7 @@ mod tests {
         let e = crate::engine::Embedded::in_memory(Some(2));
         let names = crate::tables::TableNames::for_table("r");
         let values = arrow::buffer::ScalarBuffer::from(wide.values.clone());
-        for source in crate::ingest::sources_over(wide, values, &names, 64)? {
+        for source in crate::ingest::sources_over(wide, crate::load::arriving::Arriving::now(values), &names, 64)? {
             e.create_temporary(source).await?;
         }
         Ok((e, names))

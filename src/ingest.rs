@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use arrow::buffer::ScalarBuffer;
+use heavytune_kernels::pages::HugeVec;
 
 use crate::engine::{Engine, QueryOutput, TableSource, date32, fetch_sql, numeric};
 use crate::error::{Error, Result};
@@ -154,7 +155,8 @@ pub(crate) fn place(
     let d = rows / n;
     let (i_id, i_seq, i_value) = (out.index_of("strategy_id")?, out.index_of("seq")?, out.index_of(value)?);
     let i_date = out.schema.index_of("trade_date").ok();
-    let mut cells = vec![0.0; n * d];
+    // The strategy-major buffer the search reads, made for 2 MiB pages.
+    let mut cells = HugeVec::zeroed(n * d);
     let mut seen = vec![false; n * d];
     let mut dates: Vec<Option<i32>> = vec![None; d];
     let mut missing = 0usize;

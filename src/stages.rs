@@ -55,11 +55,12 @@ pub struct EngineStats {
     /// `moments[s].z(v)` ([`EngineStats::z`]).
     pub moments: Vec<Moments>,
     /// The values on 2 MiB pages, put there while the engine planned and computed (a run over
-    /// files); `table.values` is then empty.
+    /// files, unless ULTA ran and inverted nothing); `table.values` is then empty.
     pub placed: Option<HugeVec>,
     pub read_seconds: f64,
     pub ulta_seconds: f64,
-    /// The statement, reading its rows into metrics and moments, and dropping the input.
+    /// The statement, reading its rows into metrics and moments, dropping the input, and
+    /// waiting for the values to be on their pages.
     pub metrics_seconds: f64,
 }
 
@@ -96,12 +97,16 @@ pub enum StageInput {
 /// Session table names of a run (session-scoped, so no two runs meet).
 const RUN_TABLE: &str = "ht_run";
 
+/// A template bound to `tables`.
+fn bound(template: &str, tables: &TableNames) -> Result<Statement> {
+    let params = Params { tables: Some(tables.clone()), ..Params::default() };
+    templates::bind(templates::find(template)?, &params)
+}
+
 /// A template bound to `tables`, through the rewriter (planning for the engine's
 /// capabilities).
 async fn plan(engine: &dyn Engine, template: &str, tables: &TableNames) -> Result<crate::rewrite::Plan> {
-    let params = Params { tables: Some(tables.clone()), ..Params::default() };
-    let stmt = templates::bind(templates::find(template)?, &params)?;
-    planned(engine, stmt).await
+    planned(engine, bound(template, tables)?).await
 }
 
 /// A bound statement through the rewriter.
@@ -118,8 +123,7 @@ async fn run(engine: &dyn Engine, template: &str, tables: &TableNames) -> Result
 /// each by its strategy_id, so the engine is not asked to order them (it would merge its
 /// partitions in order, where it can now just gather them).
 async fn strategy_stats(engine: &dyn Engine, tables: &TableNames) -> Result<QueryOutput> {
-    let params = Params { tables: Some(tables.clone()), ..Params::default() };
-    let mut stmt = templates::bind(templates::find("strategy_stats")?, &params)?;
+    let mut stmt = bound("strategy_stats", tables)?;
     if let Statement::Query(q) = &mut stmt {
         q.order_by = None;
     }
@@ -263,21 +267,22 @@ enum Handed {
     Shared(ScalarBuffer<f64>),
     /// Being moved onto 2 MiB pages for the search, on a thread of their own, while the
     /// engine plans: its tables read them once they are moved, while the OS is asked for the
-    /// huge pages.
-    Placing(std::thread::JoinHandle<Arc<HugeVec>>),
+    /// huge pages; the thread sends them back here when that is done.
+    Placing(futures::channel::oneshot::Receiver<Arc<HugeVec>>),
 }
 
 impl Handed {
     /// The values back, once the engine's tables over them are dropped: without a copy
     /// unless something else still holds them.
-    fn take_back(self) -> Result<Back> {
+    async fn take_back(self) -> Result<Back> {
         match self {
             Handed::Shared(values) => Ok(Back::Plain(
                 values.into_inner().into_vec::<f64>().unwrap_or_else(|b| b.typed_data::<f64>().to_vec()),
             )),
-            Handed::Placing(thread) => {
+            Handed::Placing(placed) => {
+                // Awaited, not joined: the engine's threads go on meanwhile.
                 let pages =
-                    thread.join().map_err(|_| Error::internal("the thread placing the values on pages panicked"))?;
+                    placed.await.map_err(|_| Error::internal("the thread placing the values on pages stopped"))?;
                 Ok(Back::Placed(Arc::try_unwrap(pages).unwrap_or_else(|p| HugeVec::new(p.as_slice().to_vec()))))
             }
         }
@@ -313,7 +318,8 @@ async fn hand_over(
     let values = std::mem::take(&mut table.values);
     let (arriving, handed) = if place {
         let (tx, arriving) = Arriving::channel();
-        let thread = std::thread::Builder::new()
+        let (back, placed) = futures::channel::oneshot::channel();
+        std::thread::Builder::new()
             .name("heavytune-place".into())
             .spawn(move || {
                 // The values are read where they end up once moved; the huge pages are asked
@@ -321,10 +327,11 @@ async fn hand_over(
                 let pages = Arc::new(HugeVec::moved(values));
                 tx.send(shared_pages(&pages));
                 pages.advise();
-                pages
+                // Nobody waits only where the run already failed.
+                let _ = back.send(pages);
             })
             .map_err(|e| Error::internal(format!("starting a thread to place the values on pages: {e}")))?;
-        (arriving, Handed::Placing(thread))
+        (arriving, Handed::Placing(placed))
     } else {
         let values = ScalarBuffer::from(values);
         (Arriving::now(values.clone()), Handed::Shared(values))
@@ -338,7 +345,8 @@ async fn hand_over(
 /// The metrics and moments of strategies `0..n` from the rows of `strategy_stats`, in any
 /// order (each row placed by its strategy_id), read from the engine's arrays as they are (a
 /// NULL metric is NaN), or an error naming what is wrong: not one row for each of strategies
-/// 0..n, or the first strategy whose moments are missing or not finite. A strategy is flat
+/// 0..n, or a row whose moments are missing or not finite (naming its strategy; rows come in
+/// no fixed order, so which one is named first may vary). A strategy is flat
 /// where the engine says so, or where its norm is zero.
 fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Moments>)> {
     let wrong = |what: String| Error::engine("strategy_stats", what);
@@ -429,7 +437,7 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
             Some((table, handed, input)) if !inversions.is_empty() => {
                 let inverted = decisions(temps.engine(), &strategies, table.n_strategies()).await?;
                 temps.engine().drop_temporary(&input).await?;
-                let values = handed.take_back()?.into_vec();
+                let values = handed.take_back().await?.into_vec();
                 let table = crate::ulta::invert(WideTable { values, ..table }, &inverted);
                 let (table, handed, names) = hand_over(temps, table, &format!("{RUN_TABLE}_ulta"), true).await?;
                 tables = names;
@@ -465,7 +473,7 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
     if let Some((handed, input)) = handed {
         // No query reads the input any more: its values come back without a copy.
         engine.drop_temporary(&input).await?;
-        match handed.take_back()? {
+        match handed.take_back().await? {
             Back::Plain(values) => table.values = values,
             Back::Placed(pages) => placed = Some(pages),
         }

@@ -215,16 +215,7 @@ impl Evaluator {
     ) -> Self {
         assert_eq!(values.as_slice().len() % n_days.max(1), 0, "whole strategies");
         let strategies = Self::strategies(values.as_slice(), Some(moments), n_days);
-        Evaluator {
-            metric,
-            penalty,
-            balance,
-            n_days,
-            n_strategies: strategies.len(),
-            values,
-            strategies,
-            isa: Isa::detect(),
-        }
+        Self::assemble(values, strategies, n_days, metric, penalty, balance)
     }
 
     fn build(
@@ -238,7 +229,19 @@ impl Evaluator {
         let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
         values.truncate(n_strategies * n_days);
         let strategies = Self::strategies(&values, given, n_days);
-        let values = HugeVec::new(values);
+        Self::assemble(HugeVec::new(values), strategies, n_days, metric, penalty, balance)
+    }
+
+    /// The evaluator of `values` (whole strategies) and their `strategies`' scales.
+    fn assemble(
+        values: HugeVec,
+        strategies: Vec<Strategy>,
+        n_days: usize,
+        metric: Metric,
+        penalty: Penalty,
+        balance: Option<Balance>,
+    ) -> Self {
+        let n_strategies = strategies.len();
         Evaluator { metric, penalty, balance, n_days, n_strategies, values, strategies, isa: Isa::detect() }
     }
 

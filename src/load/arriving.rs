@@ -65,6 +65,12 @@ impl Arriving {
         async move { values.await.map_err(|_| Error::internal(NEVER_SENT)) }.boxed()
     }
 
+    /// Done once the values are there (a [`crate::engine::Replay`]'s `ready`).
+    pub fn ready(&self) -> BoxFuture<'static, Result<()>> {
+        let values = self.wait();
+        async move { values.await.map(|_| ()) }.boxed()
+    }
+
     /// The values, which must be there already (after [`Arriving::wait`]).
     pub fn arrived(&self) -> Result<ScalarBuffer<f64>> {
         // A shared future shows its output once polled: values sent but not yet waited for

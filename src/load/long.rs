@@ -11,7 +11,6 @@ use arrow::array::{
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{Int32Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::WideTable;
@@ -105,8 +104,7 @@ impl Replay for LongPnl {
     }
 
     fn ready(&self) -> BoxFuture<'static, Result<()>> {
-        let values = self.values.wait();
-        async move { values.await.map(|_| ()) }.boxed()
+        self.values.ready()
     }
 
     /// Each strategy's values as one list over the shared buffer (no copy), in batches of
@@ -171,8 +169,7 @@ impl Replay for Series {
     }
 
     fn ready(&self) -> BoxFuture<'static, Result<()>> {
-        let values = self.values.wait();
-        async move { values.await.map(|_| ()) }.boxed()
+        self.values.ready()
     }
 
     fn batch(&self, i: usize) -> Result<RecordBatch> {

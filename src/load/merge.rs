@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use heavytune_kernels::pages::HugeVec;
 use rayon::prelude::*;
 
 use super::{RowKey, WideFile, WideTable};
@@ -51,7 +52,7 @@ pub(super) fn merge(files: Vec<WideFile>) -> Result<WideTable> {
     let union: BTreeMap<&RowKey, usize> = files.iter().flat_map(|f| f.keys.iter()).map(|k| (k, 0)).collect();
     let index: BTreeMap<&RowKey, usize> = union.keys().enumerate().map(|(i, k)| (*k, i)).collect();
     let n_days = index.len();
-    let mut values = vec![0.0f64; names.len() * n_days];
+    let mut values = HugeVec::zeroed(names.len() * n_days);
     let mut missing = 0;
     let mut offset = 0;
     for f in &files {
@@ -102,10 +103,12 @@ fn single(f: WideFile) -> WideTable {
     }
 }
 
-/// Row-major (`rows x cols`) to column-major, in cache-sized blocks of columns.
+/// Row-major (`rows x cols`) to column-major, in cache-sized blocks of columns. The output is
+/// the strategy-major buffer the search reads: made for 2 MiB pages ([`HugeVec::zeroed`]), so
+/// they come as it is written, with nothing to collapse or reallocate when it moves onto them.
 fn transpose(values: &[f64], rows: usize, cols: usize) -> Vec<f64> {
     const BLOCK: usize = 64;
-    let mut out = vec![0.0f64; values.len()];
+    let mut out = HugeVec::zeroed(values.len());
     out.par_chunks_mut(rows * BLOCK).enumerate().for_each(|(b, chunk)| {
         let c0 = b * BLOCK;
         let width = chunk.len() / rows;

@@ -149,6 +149,32 @@ fn engine_and_local_paths_agree_bit_for_bit() {
     }
 }
 
+/// Over several files (merged, not transposed) and with a strategy limit (the first strategies
+/// kept), the engine path answers as the in-process path does, bit for bit.
+#[test]
+fn merged_files_and_a_strategy_limit_answer_alike_on_both_paths() {
+    let rt = Blocking::new(Some(2)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    std::fs::write(&a, random_csv(3)).unwrap();
+    std::fs::write(&b, random_csv(5)).unwrap();
+    for (files, limit) in [(vec![a.clone()], Some(4)), (vec![a.clone(), b.clone()], None), (vec![a, b], Some(9))] {
+        let ctx = format!("{} files, limit {limit:?}", files.len());
+        let n = read_inputs(&files, LoadOptions::default()).unwrap().n_strategies();
+        let spec = |stats| RunSpec { strat_limit: limit, ..spec(stats, false, limit.map_or(n, |l| l.min(n))) };
+        let engine = Embedded::in_memory(Some(2));
+        let e = rt.run(run(&Source::Files(files.clone()), &spec(Stats::Engine), Some(&engine), &|_| {})).unwrap();
+        let l = rt.run(run(&Source::Files(files), &spec(Stats::Local), None, &|_| {})).unwrap();
+        assert_eq!(e.table.names, l.table.names, "{ctx}: strategies");
+        assert_eq!(e.table.n_strategies(), limit.map_or(n, |l| l.min(n)), "{ctx}: the limit holds");
+        assert_same_bits(&e.table.values, &l.table.values, &format!("{ctx}: values"));
+        assert_eq!(e.table.missing_cells, l.table.missing_cells, "{ctx}: missing cells");
+        let roi = |o: &RunOutcome| o.strategy_metrics.iter().map(|m| m.roi.to_bits()).collect::<Vec<_>>();
+        assert_eq!(roi(&e), roi(&l), "{ctx}: strategy metrics");
+        assert_eq!(summary(&e), summary(&l), "{ctx}: best portfolios");
+    }
+}
+
 #[test]
 fn constant_strategies_have_no_correlation_on_either_path() {
     let rt = Blocking::new(Some(2)).unwrap();

@@ -1,7 +1,10 @@
 //! The rewrite rules' A/B pairs on DataFusion (the same pairs `heavytune bench ab` runs):
 //! each template as written against the plan after one rule, or after all of them, on
 //! production-shape synthetic data. Also the engine stages of a run (ULTA, metrics,
-//! standardization) on the full 25,544 x 82 table.
+//! standardization) on the full 25,544 x 82 table, and the run's own metrics statement
+//! (`strategy_stats` over the session tables of a run over files) taken apart: binding and
+//! rewriting, DataFusion's planning, planning and executing, beside the in-process stages it
+//! replaces, in the same run.
 
 use std::time::Duration;
 
@@ -143,5 +146,73 @@ fn bench_engine_stages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_rules, bench_engine_stages);
+/// `strategy_stats` as a run over files sends it (no ORDER BY), over session tables made as the
+/// run makes them (a replayed long table and its series view, over the values, not a copy),
+/// in parts; and `--stats local`'s metrics and standardization of the same values.
+fn bench_run_statement(c: &mut Criterion) {
+    use heavytune::kernels::pages::HugeVec;
+    use heavytune::kernels::{Evaluator, Metric, Penalty};
+    use heavytune::load::arriving::{Arriving, shared_pages};
+    use heavytune::strategy_metrics::{StrategyMetrics, strategy_metrics};
+    use rayon::prelude::*;
+
+    let rt = Blocking::new(None).unwrap();
+    let table = generate(&SynthConfig::default());
+    let e = Embedded::in_memory(None);
+    let names = TableNames::for_table("ht_run_input");
+    // The values as a run lays them out (written into HugeVec::zeroed by the loader, moved to
+    // the 2 MiB boundary), for the engine's tables and for the local stages alike.
+    let laid_out = || {
+        let mut values = HugeVec::zeroed(table.values.len());
+        values.copy_from_slice(&table.values);
+        values
+    };
+    let pages = std::sync::Arc::new(HugeVec::moved(laid_out()));
+    pages.advise();
+    let values = Arriving::now(shared_pages(&pages));
+    let long = heavytune::load::long::REPLAY_BATCH_ROWS;
+    for source in heavytune::ingest::sources_over(&table, values, &names, long).unwrap() {
+        rt.run(e.create_temporary(source)).unwrap();
+    }
+    let bound = || {
+        let params = Params { tables: Some(names.clone()), ..Params::default() };
+        let mut stmt = templates::bind(templates::find("strategy_stats").unwrap(), &params).unwrap();
+        if let sqlparser::ast::Statement::Query(q) = &mut stmt {
+            q.order_by = None;
+        }
+        stmt
+    };
+    let rewritten = || {
+        let stmt = bound();
+        let ctx = rt.run(Context::discover(&e, &stmt)).unwrap();
+        optimize(stmt, &ctx, None).unwrap()
+    };
+    assert_eq!(rewritten().fired(), ["series_to_aggregate", "series_view"]);
+    let plan = rewritten().plan;
+    let rows = rt.run(execute_plan(&e, &plan)).unwrap().num_rows();
+    assert_eq!(rows, table.n_strategies());
+
+    let mut g = c.benchmark_group("run_strategy_stats_25544x82");
+    g.sample_size(30).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(4));
+    g.bench_function("engine_bind_and_rewrite", |b| b.iter(rewritten));
+    // EXPLAIN: the logical plan, its optimization and the physical plan, as text.
+    g.bench_function("engine_datafusion_plan", |b| b.iter(|| rt.run(e.explain(&plan.statement, false)).unwrap()));
+    g.bench_function("engine_plan_and_execute", |b| b.iter(|| rt.run(execute_plan(&e, &plan)).unwrap()));
+    g.bench_function("engine_whole_statement", |b| b.iter(|| rt.run(execute_plan(&e, &rewritten().plan)).unwrap()));
+    let d = table.n_days();
+    g.bench_function("local_metrics_and_standardize", |b| {
+        b.iter_batched(
+            laid_out,
+            |values| {
+                let metrics: Vec<StrategyMetrics> = values.par_chunks(d).map(strategy_metrics).collect();
+                let ev = Evaluator::from_values(values, d, Metric::Ratio, Penalty::default(), None);
+                (metrics, ev)
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_rules, bench_engine_stages, bench_run_statement);
 criterion_main!(benches);

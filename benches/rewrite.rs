@@ -3,8 +3,8 @@
 //! production-shape synthetic data. Also the engine stages of a run (ULTA, metrics,
 //! standardization) on the full 25,544 x 82 table, and the run's own metrics statement
 //! (`strategy_stats` over the session tables of a run over files) taken apart: binding and
-//! rewriting, DataFusion's planning, planning and executing, beside the in-process stages it
-//! replaces, in the same run.
+//! rewriting, DataFusion's planning, planning and executing, executing a plan made once (the
+//! stage with no planning left), beside the in-process stages it replaces, in the same run.
 
 use std::time::Duration;
 
@@ -200,6 +200,36 @@ fn bench_run_statement(c: &mut Criterion) {
     g.bench_function("engine_plan_and_execute", |b| b.iter(|| rt.run(execute_plan(&e, &plan)).unwrap()));
     g.bench_function("engine_whole_statement", |b| b.iter(|| rt.run(execute_plan(&e, &rewritten().plan)).unwrap()));
     let d = table.n_days();
+    // The stage as it would be with no planning at all (a plan made once, as a prepared
+    // statement would keep it): executing, reading the rows into metrics and moments, and
+    // standardizing the values by those moments, against local's stage on the same values.
+    let planned = rt.run(e.plan_once(&plan.statement)).unwrap();
+    g.bench_function("engine_execute_planned", |b| b.iter(|| rt.run(e.execute_planned(&planned)).unwrap()));
+    let rows = rt.run(e.execute_planned(&planned)).unwrap();
+    let n = table.n_strategies();
+    g.bench_function("engine_read_stats", |b| b.iter(|| heavytune::stages::read_stats(&rows, n).unwrap()));
+    let (_, moments) = heavytune::stages::read_stats(&rows, n).unwrap();
+    g.bench_function("engine_standardize_by_moments", |b| {
+        b.iter_batched(
+            || (HugeVec::moved(laid_out()), moments.clone()),
+            |(values, moments)| {
+                Evaluator::with_moments_placed(values, moments, d, Metric::Ratio, Penalty::default(), None)
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("engine_stage_planned_once", |b| {
+        b.iter_batched(
+            || HugeVec::moved(laid_out()),
+            |values| {
+                let out = rt.run(e.execute_planned(&planned)).unwrap();
+                let (metrics, moments) = heavytune::stages::read_stats(&out, n).unwrap();
+                let ev = Evaluator::with_moments_placed(values, moments, d, Metric::Ratio, Penalty::default(), None);
+                (metrics, ev)
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
     g.bench_function("local_metrics_and_standardize", |b| {
         b.iter_batched(
             laid_out,

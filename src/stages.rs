@@ -348,7 +348,7 @@ async fn hand_over(
 /// 0..n, or a row whose moments are missing or not finite (naming its strategy; rows come in
 /// no fixed order, so which one is named first may vary). A strategy is flat
 /// where the engine says so, or where its norm is zero.
-fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Moments>)> {
+pub fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Moments>)> {
     let wrong = |what: String| Error::engine("strategy_stats", what);
     if m.num_rows() != n {
         return Err(wrong(format!("{} rows for strategies 0..{n}", m.num_rows())));

@@ -21,7 +21,7 @@ use arrow::record_batch::RecordBatch;
 use futures::{Stream, TryStreamExt};
 use sqlparser::ast::Statement;
 
-pub use backends::{Embedded, FlightSql, Odbc, Staged};
+pub use backends::{Embedded, FlightSql, Odbc, Planned, Staged};
 pub use blocking::Blocking;
 pub use connect::{ConnectOptions, EngineUrl, PLANNED_SCHEMES, Secret, Tls, connect};
 pub use kind::{Capabilities, CtasForm, EngineKind, TemporaryTables};

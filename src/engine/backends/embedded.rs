@@ -53,6 +53,12 @@ struct CatalogEntry {
     rows: u64,
 }
 
+/// A statement's physical plan, made once by [`Embedded::plan_once`].
+pub struct Planned {
+    plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    schema: SchemaRef,
+}
+
 /// DataFusion with an optional persistent Parquet database folder.
 pub struct Embedded {
     db: Option<PathBuf>,
@@ -135,6 +141,22 @@ impl Embedded {
     #[cfg(test)]
     pub(crate) fn session(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// `stmt` planned by DataFusion once, as far as its physical plan: [`Embedded::execute_planned`]
+    /// runs that plan, as often as asked, without planning again. It is what a prepared
+    /// statement would leave of a query's cost; the benches measure it beside the whole
+    /// statement.
+    pub async fn plan_once(&self, stmt: &Statement) -> Result<Planned> {
+        let df = self.dataframe(stmt).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        Ok(Planned { plan: df.create_physical_plan().await?, schema })
+    }
+
+    /// The rows of a statement planned by [`Embedded::plan_once`], executed now.
+    pub async fn execute_planned(&self, planned: &Planned) -> Result<QueryOutput> {
+        let batches = datafusion::physical_plan::collect(Arc::clone(&planned.plan), self.ctx.task_ctx()).await?;
+        Ok(QueryOutput { schema: Arc::clone(&planned.schema), batches })
     }
 
     /// A session with no database folder: only session tables (a run over files uses this,
@@ -820,6 +842,32 @@ mod tests {
 
     fn rt() -> Blocking {
         Blocking::new(Some(2)).unwrap()
+    }
+
+    /// A statement planned once gives, every time it runs, the rows the statement gives when
+    /// planned anew, and a plan's errors are DataFusion's (naming the missing table).
+    #[test]
+    fn a_statement_planned_once_runs_again_alike() {
+        let rt = rt();
+        rt.run(async {
+            let e = Embedded::in_memory(Some(2));
+            e.create_temporary(table("t", 50)).await?;
+            let sql = "SELECT id, v * 2 AS w FROM t WHERE id % 3 = 1 ORDER BY id DESC";
+            let stmt = crate::templates::parse(sql)?;
+            let want = fetch_sql(&e, sql).await?;
+            assert_eq!(want.num_rows(), 17);
+            let planned = e.plan_once(&stmt).await?;
+            for _ in 0..2 {
+                let got = e.execute_planned(&planned).await?;
+                assert_eq!(got.schema, want.schema);
+                assert_eq!(got.batches, want.batches);
+            }
+            let missing = crate::templates::parse("SELECT id FROM nowhere")?;
+            let err = e.plan_once(&missing).await.err().expect("no table nowhere");
+            assert!(err.to_string().contains("nowhere"), "{err}");
+            Ok(())
+        })
+        .unwrap();
     }
 
     #[test]

@@ -9,6 +9,6 @@ mod replayed;
 mod update_in;
 mod yielding_joins;
 
-pub use embedded::{Embedded, Staged};
+pub use embedded::{Embedded, Planned, Staged};
 pub use flightsql::FlightSql;
 pub use odbc::Odbc;

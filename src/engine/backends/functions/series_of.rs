@@ -215,20 +215,30 @@ mod tests {
     #[test]
     fn each_row_gets_its_own_figures_side_by_side_or_alone() {
         use arrow::array::{Float64Builder, ListBuilder};
-        let rows: Vec<Option<Vec<Option<f64>>>> = vec![
-            Some(vec![Some(1.5), Some(-2.25), Some(0.1)]),
-            Some(vec![Some(0.3), Some(0.3), Some(0.3)]),
-            Some(vec![Some(-1e-9), Some(7.0), Some(-0.0)]),
-            Some(vec![Some(4.0), Some(f64::NAN), Some(-3.5)]),
-            Some(vec![Some(2.0), Some(-1.0)]),
-            Some(vec![Some(0.5), Some(0.25), Some(-8.0), Some(1.0)]),
-            Some(vec![Some(9.0)]),
-            Some(vec![Some(-0.1), Some(0.2), Some(0.3)]),
+        let plain = |v: &[f64]| Some(v.iter().copied().map(Some).collect::<Vec<_>>());
+        let mut rows: Vec<Option<Vec<Option<f64>>>> = vec![
+            // A run of plain lists of one length: side by side.
+            plain(&[1.5, -2.25, 0.1]),
+            plain(&[0.3, 0.3, 0.3]),
+            plain(&[-1e-9, 7.0, -0.0]),
+            plain(&[4.0, f64::NAN, -3.5]),
+            plain(&[f64::INFINITY, 1.0, -2.0]),
+            plain(&[-0.0, -0.0, -0.0]),
+            plain(&[0.5, 0.25, -8.0]),
+            plain(&[-0.1, 0.2, 0.3]),
+            // Runs broken by lengths, a NULL list, NULL items, an empty list: alone.
+            plain(&[2.0, -1.0]),
+            plain(&[0.5, 0.25, -8.0, 1.0]),
+            plain(&[9.0]),
+            plain(&[-0.1, 0.2, 0.3]),
             None,
             Some(vec![Some(1.0), None, Some(-2.0)]),
             Some(vec![]),
-            Some(vec![Some(6.0), Some(-6.0), Some(6.5)]),
+            plain(&[6.0, -6.0, 6.5]),
         ];
+        assert_eq!(rows.len(), 2 * LANES, "the first run is one whole run of lanes");
+        // The tail of the batch, shorter than a run.
+        rows.push(plain(&[1.0, 2.0, 3.0]));
         let mut b = ListBuilder::new(Float64Builder::new());
         for r in &rows {
             b.append_option(r.clone());

@@ -45,6 +45,9 @@ const COUNTS: [usize; 2] = [6, 7];
 /// One series' figures, in [`SERIES_FIELDS`] order (`None`: NULL).
 pub(super) type Figures = [Option<f64>; FIGURES];
 
+/// One series' figures where none is NULL (a series with at least one value).
+pub(super) type Present = [f64; FIGURES];
+
 /// The `ht_series` aggregate function.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct OrderedSeries {
@@ -307,43 +310,46 @@ pub(super) fn figures(x: &[f64]) -> Figures {
 /// How many series [`figures_side_by_side`] walks at once.
 pub(super) const LANES: usize = 8;
 
-/// The figures of `LANES` series of one length, each bit for bit what [`figures`] gives it
-/// alone: the series are walked side by side, day by day, each through the same operations in
-/// the same order, so the core runs their chains of dependent additions (the running sum, the
-/// squared deviations) at once instead of one after another. Each figure of the lanes is an
-/// array the compiler keeps in vector registers (one lane per series), compiled for AVX-512
-/// and AVX2 where the CPU has them (no fused multiply-add: the same operations, so the same
-/// bits) and for the baseline otherwise. Series of different lengths, or of none, go one at
-/// a time. (`figures` keeps its own loop: written as this function's one-lane case, the
-/// strategy_stats stage measured about 2 ms slower, 11 interleaved runs each.)
-pub(super) fn figures_side_by_side(xs: [&[f64]; LANES]) -> [Figures; LANES] {
+/// The figures of `LANES` series of one length (at least one value), each bit for bit what
+/// [`figures`] gives it alone, or `None` where the lengths differ or are 0 (the series then go
+/// one at a time): the series are walked side by side, day by day, each through the same
+/// operations in the same order, so the core runs their chains of dependent additions (the
+/// running sum, the squared deviations) at once instead of one after another. Each figure of
+/// the lanes is an array the compiler keeps in vector registers (one lane per series),
+/// compiled for AVX-512 and AVX2 where the CPU has them (no fused multiply-add: the same
+/// operations, so the same bits) and for the baseline otherwise. The figures come back as
+/// plain numbers, to be appended as such ([`Figures`]' options are twice the bytes, and each
+/// append of one looks for a NULL). (`figures` keeps its own loop: written as this function's
+/// one-lane case, the strategy_stats stage measured about 2 ms slower, 11 interleaved runs
+/// each.)
+pub(super) fn figures_side_by_side(xs: [&[f64]; LANES]) -> Option<[Present; LANES]> {
     let n = xs[0].len();
     if n == 0 || xs.iter().any(|x| x.len() != n) {
-        return xs.map(figures);
+        return None;
     }
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has the instructions this variant is compiled for.
-            return unsafe { side_by_side_avx512(xs) };
+            return Some(unsafe { side_by_side_avx512(xs) });
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: as above.
-            return unsafe { side_by_side_avx2(xs) };
+            return Some(unsafe { side_by_side_avx2(xs) });
         }
     }
-    side_by_side(xs)
+    Some(side_by_side(xs))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn side_by_side_avx512(xs: [&[f64]; LANES]) -> [Figures; LANES] {
+fn side_by_side_avx512(xs: [&[f64]; LANES]) -> [Present; LANES] {
     side_by_side(xs)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn side_by_side_avx2(xs: [&[f64]; LANES]) -> [Figures; LANES] {
+fn side_by_side_avx2(xs: [&[f64]; LANES]) -> [Present; LANES] {
     side_by_side(xs)
 }
 
@@ -354,7 +360,7 @@ fn side_by_side_avx2(xs: [&[f64]; LANES]) -> [Figures; LANES] {
 // Day by day across the lanes: the index is the day, the same for every lane.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-fn side_by_side(xs: [&[f64]; LANES]) -> [Figures; LANES] {
+fn side_by_side(xs: [&[f64]; LANES]) -> [Present; LANES] {
     let n = xs[0].len();
     let xs = xs.map(|x| &x[..n]);
     let (mut sum, mut peak, mut drawdown) = ([0.0; LANES], [f64::NEG_INFINITY; LANES], [0.0; LANES]);
@@ -390,7 +396,6 @@ fn side_by_side(xs: [&[f64]; LANES]) -> [Figures; LANES] {
     }
     std::array::from_fn(|l| {
         [drawdown[l], mean[l], squares[l].sqrt(), sum[l], lo[l], hi[l], wins[l], losses[l], gains[l], pains[l]]
-            .map(Some)
     })
 }
 
@@ -416,6 +421,12 @@ impl FigureColumns {
         }
     }
 
+    pub(super) fn append_present(&mut self, f: &Present) {
+        for (c, v) in self.0.iter_mut().zip(f) {
+            c.append_value(*v);
+        }
+    }
+
     pub(super) fn finish(self, typed: bool) -> Vec<ArrayRef> {
         self.0
             .into_iter()
@@ -423,7 +434,7 @@ impl FigureColumns {
             .map(|(k, mut c)| {
                 let c = c.finish();
                 match typed && COUNTS.contains(&k) {
-                    true => Arc::new(c.iter().map(|v| v.map(|n| n as i64)).collect::<Int64Array>()) as ArrayRef,
+                    true => Arc::new(c.unary::<_, Int64Type>(|n| n as i64)) as ArrayRef,
                     false => Arc::new(c),
                 }
             })
@@ -769,11 +780,11 @@ mod tests {
 
     /// Series walked side by side give each one's figures alone, bit for bit: random values
     /// of every sign and scale, a flat series, -0.0, NaN and inf, lengths 1 to 9, and lanes of
-    /// different lengths (which fall back to one at a time); in every instruction set's
+    /// different lengths (which are not walked side by side); in every instruction set's
     /// variant the CPU runs.
     #[test]
     fn side_by_side_gives_each_series_its_own_bits() {
-        type Walk = fn([&[f64]; LANES]) -> [Figures; LANES];
+        type Walk = fn([&[f64]; LANES]) -> [Present; LANES];
         #[allow(unused_mut)]
         let mut walks: Vec<(&str, Walk)> = vec![("baseline", side_by_side)];
         #[cfg(target_arch = "x86_64")]
@@ -808,18 +819,16 @@ mod tests {
                     _ => {}
                 }
                 let lanes: [&[f64]; LANES] = std::array::from_fn(|l| series[l].as_slice());
-                let together = figures_side_by_side(lanes);
-                for l in 0..LANES {
-                    assert_eq!(bits(&together[l]), bits(&figures(lanes[l])), "n {n}, round {round}, lane {l}");
-                }
-                // Each instruction set's variant this CPU runs, not only the one picked.
-                if lanes.iter().all(|x| x.len() == n) {
-                    for (isa, walk) in &walks {
-                        let together = walk(lanes);
-                        for l in 0..LANES {
-                            let want = bits(&figures(lanes[l]));
-                            assert_eq!(bits(&together[l]), want, "{isa}: n {n}, round {round}, lane {l}");
-                        }
+                let Some(together) = figures_side_by_side(lanes) else {
+                    assert!(lanes.iter().any(|x| x.len() != n), "n {n}, round {round}: one length, walked alone");
+                    continue;
+                };
+                // The variant picked, and each instruction set's variant this CPU runs.
+                for (isa, walk) in std::iter::once(("picked", None)).chain(walks.iter().map(|(i, w)| (*i, Some(w)))) {
+                    let together = walk.map_or(together, |w| w(lanes));
+                    for l in 0..LANES {
+                        let want = bits(&figures(lanes[l]));
+                        assert_eq!(bits(&together[l].map(Some)), want, "{isa}: n {n}, round {round}, lane {l}");
                     }
                 }
             }

@@ -68,9 +68,11 @@ fn figures_of<O: OffsetSizeTrait>(lists: &GenericListArray<O>) -> Result<ArrayRe
         // Runs of LANES plain lists go side by side (same bits as one by one).
         if row + LANES <= lists.len() {
             let run: [Option<&[f64]>; LANES] = std::array::from_fn(|l| whole(row + l));
-            if run.iter().all(Option::is_some) {
-                for f in figures_side_by_side(run.map(Option::unwrap_or_default)) {
-                    columns.append(&f);
+            if run.iter().all(Option::is_some)
+                && let Some(together) = figures_side_by_side(run.map(Option::unwrap_or_default))
+            {
+                for f in &together {
+                    columns.append_present(f);
                 }
                 row += LANES;
                 continue;

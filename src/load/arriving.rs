@@ -90,8 +90,9 @@ pub fn shared_pages(values: &Arc<HugeVec>) -> ScalarBuffer<f64> {
     let (len, bytes) = (slice.len(), std::mem::size_of_val(slice));
     let ptr = NonNull::from(slice).cast::<u8>();
     // SAFETY: `ptr` points at `bytes` initialized bytes of f64s (aligned for f64), inside
-    // memory that `owner` keeps alive and that nothing writes while it is shared: a `HugeVec`
-    // moves or drops its buffer only by value, which no holder of the `Arc` can do.
+    // memory that the clone of `values` handed to the buffer as its owner keeps alive, and
+    // that nothing writes while it is shared: a `HugeVec` moves or drops its buffer only by
+    // value, which no holder of the `Arc` can do.
     let buffer = unsafe { Buffer::from_custom_allocation(ptr, bytes, Arc::clone(values) as _) };
     ScalarBuffer::new(buffer, 0, len)
 }

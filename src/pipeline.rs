@@ -223,46 +223,101 @@ pub async fn read_source(source: &Source, engine: Option<&dyn Engine>) -> Result
 /// against the data before any stage runs.
 async fn prepare(source: &Source, engine: Option<&dyn Engine>, spec: &RunSpec, t: &mut Timings) -> Result<Prepared> {
     let clock = Instant::now();
-    let input = match (source, spec.stats) {
+    match (source, spec.stats) {
+        (_, Stats::Local) => {
+            let table = limit(read_source(source, engine).await?, spec);
+            check_sizes(table.n_strategies(), spec)?;
+            t.load = clock.elapsed().as_secs_f64();
+            Ok(local_stats(table, spec, t))
+        }
         (Source::Table(name), Stats::Engine) => {
             let tables = TableNames::for_table(name);
             let n = crate::ingest::count_strategies(need_engine(engine)?, &tables).await?;
             check_sizes(spec.strat_limit.map_or(n, |l| l.min(n)), spec)?;
-            StageInput::Stored { tables, limit: spec.strat_limit }
-        }
-        _ => {
-            let table = limit(read_source(source, engine).await?, spec);
-            check_sizes(table.n_strategies(), spec)?;
-            StageInput::Wide(table)
-        }
-    };
-    t.load = clock.elapsed().as_secs_f64();
-    match (spec.stats, input) {
-        (Stats::Local, StageInput::Wide(table)) => Ok(local_stats(table, spec, t)),
-        (Stats::Local, StageInput::Stored { .. }) => Err(Error::internal("local stats over unread tables")),
-        (Stats::Engine, input) => {
+            t.load = clock.elapsed().as_secs_f64();
             let mut temps = Temporaries::new(need_engine(engine)?);
+            let input = StageInput::Stored { tables, limit: spec.strat_limit };
             let result = stages::engine_stats(&mut temps, input, spec.ulta).await;
-            let clock = Instant::now();
-            let st = temps.finish(result).await?;
-            // The engine's query state is freed, but held by its threads' allocator arenas.
-            crate::memory::return_free_pages();
-            // Handing files to the engine, or pulling a stored table, is part of loading;
-            // dropping the session tables and returning the memory, of the last statement.
-            t.load += st.read_seconds;
-            t.ulta = st.ulta_seconds;
-            t.strategy_metrics = st.metrics_seconds + clock.elapsed().as_secs_f64();
-            Ok(Prepared {
-                table: st.table,
-                inversions: st.inversions,
-                strategy_metrics: st.metrics,
-                scaling: match st.placed {
-                    Some(pages) => Scaling::Placed(st.moments, pages),
-                    None => Scaling::Given(st.moments),
-                },
-            })
+            engine_prepared(temps, result, t).await
+        }
+        (Source::Files(paths), Stats::Engine) => {
+            let mut temps = Temporaries::new(need_engine(engine)?);
+            let result = async {
+                // A run with ULTA plans its statements over ULTA's tables, once they are made.
+                let (table, ahead) = if spec.ulta {
+                    (crate::load::read_inputs(paths, LoadOptions::default()), None)
+                } else {
+                    let (table, ahead) = read_planning_ahead(paths, &mut temps);
+                    (table, ahead?)
+                };
+                let table = limit(table?, spec);
+                check_sizes(table.n_strategies(), spec)?;
+                t.load = clock.elapsed().as_secs_f64();
+                stages::engine_stats_ahead(&mut temps, StageInput::Wide(table), ahead, spec.ulta).await
+            }
+            .await;
+            engine_prepared(temps, result, t).await
         }
     }
+}
+
+/// Reads the input files here, and merges them into the run's table while a thread of its
+/// own plans the metrics statement in the engine ([`stages::plan_ahead`]). The planning starts
+/// once the files' bytes are parsed and let go, not beside the reading: the first planning in
+/// a process maps much of the engine's planner code into memory, pages that count in the
+/// process's resident memory and would add to the peak the reading makes. It runs on this
+/// engine's runtime where there is one. Where no thread can be started, the statement is
+/// planned at the stage instead.
+fn read_planning_ahead(
+    paths: &[PathBuf],
+    temps: &mut Temporaries<'_>,
+) -> (Result<WideTable>, Result<Option<stages::Ahead>>) {
+    let files = match crate::load::read_files(paths, LoadOptions::default()) {
+        Ok(files) => files,
+        Err(e) => return (Err(e), Ok(None)),
+    };
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let plan = |temps: &mut Temporaries<'_>| match &runtime {
+        Some(runtime) => runtime.block_on(stages::plan_ahead(temps)),
+        None => futures::executor::block_on(stages::plan_ahead(temps)),
+    };
+    std::thread::scope(|s| {
+        let planning = std::thread::Builder::new().name("heavytune-plan".into()).spawn_scoped(s, || plan(temps));
+        let table = crate::load::merge_files(files);
+        let ahead = match planning {
+            Ok(planning) => {
+                planning.join().unwrap_or_else(|_| Err(Error::internal("the thread planning ahead panicked")))
+            }
+            Err(_) => Ok(None),
+        };
+        (table, ahead)
+    })
+}
+
+/// The engine stages' outcome as the search takes it, once the session tables are dropped.
+async fn engine_prepared(
+    temps: Temporaries<'_>,
+    result: Result<stages::EngineStats>,
+    t: &mut Timings,
+) -> Result<Prepared> {
+    let clock = Instant::now();
+    let st = temps.finish(result).await?;
+    // The engine's query state is freed, but held by its threads' allocator arenas.
+    crate::memory::return_free_pages();
+    // Handing files to the engine, or pulling a stored table, is part of loading; dropping
+    // the session tables and returning the memory, of the last statement.
+    t.load += st.read_seconds;
+    t.ulta = st.ulta_seconds;
+    t.strategy_metrics = st.metrics_seconds + clock.elapsed().as_secs_f64();
+    Ok(Prepared {
+        table: st.table,
+        inversions: st.inversions,
+        strategy_metrics: st.metrics,
+        scaling: match st.placed {
+            Some(pages) => Scaling::Placed(st.moments, pages),
+            None => Scaling::Given(st.moments),
+        },
+    })
 }
 
 /// Runs the whole job; `progress` gets evaluation counts. `engine` runs the per-strategy

@@ -6,9 +6,10 @@
 //! They run on long tables already in the engine: the ones `heavytune load` stored (`run
 //! --table`), or session tables made from input files. Every table a stage creates is a
 //! session table of the run's [`Temporaries`], dropped when the run ends. Rows come back
-//! unordered and are placed by (strategy_id, seq), or by strategy_id, in one pass. Over files,
-//! the values move onto 2 MiB pages for the search while the engine plans the metrics
-//! statement ([`crate::load::arriving`]).
+//! unordered and are placed by (strategy_id, seq), or by strategy_id, in one pass. Over files
+//! without ULTA, the metrics statement is planned while the files are still being read, over
+//! the run's long table made before its rows ([`plan_ahead`]); the values then move onto
+//! 2 MiB pages for the search while the engine starts on them ([`crate::load::arriving`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +21,8 @@ use heavytune_kernels::standardize::Moments;
 use rayon::prelude::*;
 use sqlparser::ast::Statement;
 
-use crate::engine::{Engine, QueryOutput, Temporaries, fetch_sql};
+use crate::engine::late::Late;
+use crate::engine::{Engine, PreparedStatement, QueryOutput, TableSource, Temporaries, fetch_sql};
 use crate::error::{Error, Result};
 use crate::exec::execute_plan;
 use crate::ingest::{Blame, check_columns, read_table};
@@ -30,7 +32,7 @@ use crate::load::long;
 use crate::rewrite::{Context, optimize};
 use crate::strategy_metrics::StrategyMetrics;
 use crate::tables::TableNames;
-use crate::templates::{self, Params, quote_ident};
+use crate::templates::{self, EVERY_DAY, Params, quote_ident};
 use crate::ulta::{INVERTED_SUFFIX, Inversion};
 
 /// Where a run computes ULTA, per-strategy metrics and standardized values.
@@ -57,6 +59,8 @@ pub struct EngineStats {
     /// The values on 2 MiB pages, put there while the engine planned and computed (a run over
     /// files, unless ULTA ran and inverted nothing); `table.values` is then empty.
     pub placed: Option<HugeVec>,
+    /// Whether the metrics statement ran as planned ahead ([`plan_ahead`]).
+    pub planned_ahead: bool,
     pub read_seconds: f64,
     pub ulta_seconds: f64,
     /// The statement, reading its rows into metrics and moments, dropping the input, and
@@ -119,15 +123,66 @@ async fn run(engine: &dyn Engine, template: &str, tables: &TableNames) -> Result
     execute_plan(engine, &plan(engine, template, tables).await?).await
 }
 
-/// The rows of `strategy_stats` over `tables`, in no particular order: [`read_stats`] places
-/// each by its strategy_id, so the engine is not asked to order them (it would merge its
+/// `strategy_stats` over `tables` as a run sends it: in no particular order, since
+/// [`read_stats`] places each row by its strategy_id (ordered, the engine would merge its
 /// partitions in order, where it can now just gather them).
-async fn strategy_stats(engine: &dyn Engine, tables: &TableNames) -> Result<QueryOutput> {
+fn stats_statement(tables: &TableNames) -> Result<Statement> {
     let mut stmt = bound("strategy_stats", tables)?;
     if let Statement::Query(q) = &mut stmt {
         q.order_by = None;
     }
-    execute_plan(engine, &planned(engine, stmt).await?).await
+    Ok(stmt)
+}
+
+/// The rows of `strategy_stats` over `tables` (see [`stats_statement`]).
+async fn strategy_stats(engine: &dyn Engine, tables: &TableNames) -> Result<QueryOutput> {
+    execute_plan(engine, &planned(engine, stats_statement(tables)?).await?).await
+}
+
+/// A run's metrics statement planned while its files are still being read ([`plan_ahead`]).
+pub struct Ahead {
+    /// The run's input long table, made before its rows were known.
+    long: Arc<Late>,
+    /// The statement as the rewriter left it.
+    plan: crate::rewrite::Plan,
+    /// The engine's plan of it, where the engine keeps one.
+    prepared: Option<Box<dyn PreparedStatement>>,
+}
+
+impl Ahead {
+    /// Runs the statement planned ahead, over the rows sent since, and lets go of the plan and
+    /// its table (which hold the run's values until then).
+    async fn run(self, engine: &dyn Engine) -> Result<QueryOutput> {
+        match &self.prepared {
+            Some(prepared) => prepared.run().await,
+            None => execute_plan(engine, &self.plan).await,
+        }
+    }
+}
+
+/// Makes a run's input long table before its rows are known and plans the metrics statement
+/// (`strategy_stats`) over it: binding, rewriting and the engine's planning, done while the
+/// files are read, so that the stage only runs the plan (`engine_stats` sends the rows). `None`
+/// for an engine that cannot hold a table before its rows ([`Engine::keeps_recipes`]).
+///
+/// The rewriter is told what the table will hold: heavytune's long table, and a series view of
+/// it whose days fall in the range the statement selects (every day). Rows that break that
+/// are refused when sent, and the stage plans again over them.
+pub async fn plan_ahead(temps: &mut Temporaries<'_>) -> Result<Option<Ahead>> {
+    if !temps.engine().keeps_recipes() {
+        return Ok(None);
+    }
+    let day = |d: &str| {
+        crate::load::dates::parse_date(d).ok_or_else(|| Error::internal(format!("the template date {d} is no date")))
+    };
+    let long = Late::long_table((day(EVERY_DAY.0)?, day(EVERY_DAY.1)?));
+    let names = TableNames::for_table(&format!("{RUN_TABLE}_input"));
+    temps.create(TableSource::replayable(names.pnl.clone(), Arc::clone(&long) as _)).await?;
+    let engine = temps.engine();
+    let plan = planned(engine, stats_statement(&names)?).await?;
+    let plain = plan.kernel.is_none() && plan.kernel_tables.is_empty() && plan.then.is_empty();
+    let prepared = if plain { engine.prepare_statement(&plan.statement).await? } else { None };
+    Ok(Some(Ahead { long, plan, prepared }))
 }
 
 /// Runs a `CREATE TABLE ... AS` template as a session table of the run; `in_order`: a long
@@ -266,8 +321,8 @@ enum Handed {
     /// Shared with the engine as they are.
     Shared(ScalarBuffer<f64>),
     /// Being moved onto 2 MiB pages for the search, on a thread of their own, while the
-    /// engine plans: its tables read them once they are moved, while the OS is asked for the
-    /// huge pages; the thread sends them back here when that is done.
+    /// engine plans or starts its statement: its tables read them once they are moved, while
+    /// the OS is asked for the huge pages; the thread sends them back here when that is done.
     Placing(futures::channel::oneshot::Receiver<Arc<HugeVec>>),
 }
 
@@ -307,13 +362,16 @@ impl Back {
 /// Hands `table` to the engine as the run's session tables named after `name` (its long
 /// table, with its series view, and its strategies) over its own values, not a copy; with
 /// `place`, the values move onto 2 MiB pages meanwhile and the tables' scans wait for them.
-/// Returns the table without its values, the values as handed, and the names.
+/// Where the long table was made `ahead` of its rows, they are sent to it; if it refuses them
+/// the long table is made anew, and `ahead` is dropped. Returns the table without its values,
+/// the values as handed, the names, and `ahead` where its table took the rows.
 async fn hand_over(
     temps: &mut Temporaries<'_>,
     mut table: WideTable,
     name: &str,
     place: bool,
-) -> Result<(WideTable, Handed, TableNames)> {
+    ahead: Option<Ahead>,
+) -> Result<(WideTable, Handed, TableNames, Option<Ahead>)> {
     let names = TableNames::for_table(name);
     let values = std::mem::take(&mut table.values);
     let (arriving, handed) = if place {
@@ -336,10 +394,19 @@ async fn hand_over(
         let values = ScalarBuffer::from(values);
         (Arriving::now(values.clone()), Handed::Shared(values))
     };
+    let mut ahead = ahead;
     for source in crate::ingest::sources_over(&table, arriving, &names, long::REPLAY_BATCH_ROWS)? {
+        if let (Some(a), Some(replay)) = (&ahead, &source.replay)
+            && source.name == names.pnl
+        {
+            if a.long.send(Arc::clone(replay)).is_ok() {
+                continue;
+            }
+            ahead = None;
+        }
         temps.create(source).await?;
     }
-    Ok((table, handed, names))
+    Ok((table, handed, names, ahead))
 }
 
 /// The metrics and moments of strategies `0..n` from the rows of `strategy_stats`, in any
@@ -406,20 +473,38 @@ pub fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Ve
     Ok((metrics, moments))
 }
 
-/// Runs the stages in `temps`' engine. With files, the values the search sees are the files'
-/// own (after ULTA, with the engine's decisions applied to them), and they move onto 2 MiB
-/// pages for the search while the engine plans the last statement; with stored tables they are
-/// pulled once, after ULTA.
+/// Runs the stages in `temps`' engine, each statement planned when it runs. With files, the
+/// values the search sees are the files' own (after ULTA, with the engine's decisions applied
+/// to them), and they move onto 2 MiB pages for the search while the engine plans and runs the
+/// last statement; with stored tables they are pulled once, after ULTA.
 pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_on: bool) -> Result<EngineStats> {
+    engine_stats_ahead(temps, input, None, ulta_on).await
+}
+
+/// As [`engine_stats`], running the metrics statement `ahead` planned (see [`plan_ahead`])
+/// over files, where the run has no ULTA and the rows keep the table's promise; otherwise it
+/// is planned now.
+pub async fn engine_stats_ahead(
+    temps: &mut Temporaries<'_>,
+    input: StageInput,
+    ahead: Option<Ahead>,
+    ulta_on: bool,
+) -> Result<EngineStats> {
     let clock = Instant::now();
+    // The statement planned ahead reads the input: with ULTA, the metrics read its output.
+    let mut ahead = ahead.filter(|_| !ulta_on);
     let (mut tables, mut local, missing) = match input {
         StageInput::Stored { tables, limit } => {
+            // Planned over the run's own long table, which stored tables do not fill.
+            ahead = None;
             let (tables, missing) = prepare_stored(temps, &tables, limit).await?;
             (tables, None, missing)
         }
         StageInput::Wide(table) => {
             // ULTA's statements read the input first, so its values must be there at once.
-            let (table, handed, names) = hand_over(temps, table, &format!("{RUN_TABLE}_input"), !ulta_on).await?;
+            let (table, handed, names, took) =
+                hand_over(temps, table, &format!("{RUN_TABLE}_input"), !ulta_on, ahead.take()).await?;
+            ahead = took;
             let input = names.pnl.clone();
             (names, Some((table, handed, input)), 0)
         }
@@ -439,7 +524,8 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
                 temps.engine().drop_temporary(&input).await?;
                 let values = handed.take_back().await?.into_vec();
                 let table = crate::ulta::invert(WideTable { values, ..table }, &inverted);
-                let (table, handed, names) = hand_over(temps, table, &format!("{RUN_TABLE}_ulta"), true).await?;
+                let (table, handed, names, _) =
+                    hand_over(temps, table, &format!("{RUN_TABLE}_ulta"), true, None).await?;
                 tables = names;
                 local = Some((table, handed, tables.pnl.clone()));
             }
@@ -467,7 +553,11 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
     let n = table.n_strategies();
 
     let clock = Instant::now();
-    let m = strategy_stats(engine, &tables).await?;
+    let planned_ahead = ahead.is_some();
+    let m = match ahead {
+        Some(ahead) => ahead.run(engine).await?,
+        None => strategy_stats(engine, &tables).await?,
+    };
     let (metrics, moments) = read_stats(&m, n)?;
     let mut placed = None;
     if let Some((handed, input)) = handed {
@@ -481,7 +571,17 @@ pub async fn engine_stats(temps: &mut Temporaries<'_>, input: StageInput, ulta_o
     let metrics_seconds = clock.elapsed().as_secs_f64();
     // The standardization's moments came with the metrics: the search centres and scales each
     // value by them, as standardize.sql does.
-    Ok(EngineStats { table, inversions, metrics, moments, placed, read_seconds, ulta_seconds, metrics_seconds })
+    Ok(EngineStats {
+        table,
+        inversions,
+        metrics,
+        moments,
+        placed,
+        planned_ahead,
+        read_seconds,
+        ulta_seconds,
+        metrics_seconds,
+    })
 }
 
 #[cfg(test)]
@@ -524,6 +624,51 @@ mod tests {
             assert_eq!(metrics[s].roi, s as f64 + 0.1);
             assert_eq!(metrics[s].expectancy, s as f64 + 0.5);
             assert_eq!((moments[s].mean, moments[s].norm, moments[s].flat), (s as f64 + 0.6, s as f64 + 0.7, s == 2));
+        }
+    }
+
+    /// The metrics statement planned while the files are read gives the bits of the one
+    /// planned at the stage, and the same values on pages; rows with a day the plan was not
+    /// promised (after 9999-12-31, outside the days the statement selects) are planned for
+    /// anew, with the same answer as a run that never planned ahead.
+    #[test]
+    fn a_statement_planned_ahead_gives_the_same_bits() {
+        use crate::engine::{Blocking, Embedded};
+        let strategies = 2 * long::SERIES_BATCH_ROWS + 7;
+        let wide = crate::synth::generate(&crate::synth::SynthConfig { strategies, days: 11, seed: 3 });
+        let mut beyond = wide.clone();
+        let last_day = crate::load::dates::parse_date(EVERY_DAY.1).unwrap();
+        *beyond.dates.last_mut().unwrap() = last_day + 1;
+        let rt = Blocking::new(Some(2)).unwrap();
+        for (table, taken) in [(wide, true), (beyond, false)] {
+            let e = Embedded::in_memory(Some(2));
+            let (want, got) = rt
+                .run(async {
+                    let mut temps = Temporaries::new(&e);
+                    let result = engine_stats(&mut temps, StageInput::Wide(table.clone()), false).await;
+                    let want = temps.finish(result).await?;
+                    let mut temps = Temporaries::new(&e);
+                    let result = async {
+                        let ahead = plan_ahead(&mut temps).await?;
+                        let sql = ahead.as_ref().expect("the embedded engine plans ahead").plan.statement.to_string();
+                        assert!(sql.contains("ht_series_of"), "planned over the series view: {sql}");
+                        engine_stats_ahead(&mut temps, StageInput::Wide(table.clone()), ahead, false).await
+                    }
+                    .await;
+                    Ok((want, temps.finish(result).await?))
+                })
+                .unwrap();
+            assert!(!want.planned_ahead);
+            assert_eq!(got.planned_ahead, taken);
+            let bits = |st: &EngineStats| -> Vec<u64> {
+                let m = st.metrics.iter().flat_map(|m| {
+                    [m.roi, m.max_drawdown, m.win_percentage, m.profit_factor, m.expectancy].map(f64::to_bits)
+                });
+                let z = st.moments.iter().flat_map(|z| [z.mean.to_bits(), z.norm.to_bits(), u64::from(z.flat)]);
+                m.chain(z).chain(st.values().iter().map(|v| v.to_bits())).collect()
+            };
+            assert_eq!(got.metrics.len(), strategies);
+            assert_eq!(bits(&got), bits(&want));
         }
     }
 

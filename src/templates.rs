@@ -81,6 +81,9 @@ pub struct Params {
     pub date_to: Option<String>,
 }
 
+/// The dates `$date_from` and `$date_to` stand for when no range is given: every day.
+pub const EVERY_DAY: (&str, &str) = ("0001-01-01", "9999-12-31");
+
 /// A double-quoted SQL identifier, embedded quotes doubled (sqlparser's own printing).
 pub fn quote_ident(name: &str) -> String {
     Ident::with_quote('"', name).to_string()
@@ -237,8 +240,8 @@ impl VisitorMut for Binder<'_> {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let Some(name) = placeholder(expr) else { return ControlFlow::Continue(()) };
         let bound = match name {
-            "$date_from" => date(self.params.date_from.as_deref().unwrap_or("0001-01-01")),
-            "$date_to" => date(self.params.date_to.as_deref().unwrap_or("9999-12-31")),
+            "$date_from" => date(self.params.date_from.as_deref().unwrap_or(EVERY_DAY.0)),
+            "$date_to" => date(self.params.date_to.as_deref().unwrap_or(EVERY_DAY.1)),
             "$columns" => return ControlFlow::Continue(()),
             other => return self.fail(format!("unknown parameter {other}")),
         };

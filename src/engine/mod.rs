@@ -10,6 +10,7 @@ pub mod backends;
 mod blocking;
 mod connect;
 mod kind;
+pub mod late;
 mod temporary;
 
 use std::pin::Pin;
@@ -165,8 +166,13 @@ pub(crate) fn numeric(col: &Arc<dyn Array>, name: &str, to: &DataType) -> Result
 /// keep the recipe instead of the rows; any other engine is sent the rows.
 pub trait Replay: Send + Sync + std::fmt::Debug {
     fn schema(&self) -> SchemaRef;
-    /// How many batches there are.
+    /// How many batches there are (once [`Replay::ready`]).
     fn batches(&self) -> usize;
+    /// How many batches there are, where that is known before [`Replay::ready`] (a recipe
+    /// sent later knows it only then): an engine deals them out to partitions by it.
+    fn known_batches(&self) -> Option<usize> {
+        Some(self.batches())
+    }
     /// Batch `i` (`i < batches()`), made now.
     fn batch(&self, i: usize) -> Result<RecordBatch>;
     /// Columns the rows are sorted by, in order, when they are (ascending, no NULLs): an
@@ -187,17 +193,20 @@ pub trait Replay: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Batches `batches` of `replay`, in that order, each made when it is pulled, once the
-/// recipe is ready.
+/// Part `part` of `parts` of `replay`'s batches (batches `part`, `part + parts`, ..., in that
+/// order), each made when it is pulled, once the recipe is ready (its batches are counted
+/// then).
 pub fn replay_stream(
     replay: Arc<dyn Replay>,
-    batches: Vec<usize>,
+    part: usize,
+    parts: usize,
 ) -> impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static {
     use futures::StreamExt;
     futures::stream::once(replay.ready()).flat_map(move |ready| match ready {
         Ok(()) => {
             let replay = Arc::clone(&replay);
-            futures::stream::iter(batches.clone()).map(move |i| replay.batch(i)).left_stream()
+            let batches = (part..replay.batches()).step_by(parts.max(1));
+            futures::stream::iter(batches).map(move |i| replay.batch(i)).left_stream()
         }
         Err(e) => futures::stream::iter([Err(e)]).right_stream(),
     })
@@ -224,7 +233,7 @@ impl TableSource {
 
     /// A table made by `replay`: its rows stream batch by batch, each made when it is read.
     pub fn replayable(name: impl Into<String>, replay: Arc<dyn Replay>) -> Self {
-        let stream = replay_stream(Arc::clone(&replay), (0..replay.batches()).collect());
+        let stream = replay_stream(Arc::clone(&replay), 0, 1);
         TableSource {
             name: name.into(),
             rows: Rows { schema: replay.schema(), stream: Box::pin(stream) },
@@ -284,12 +293,31 @@ pub trait Engine: Send + Sync {
     /// (the stored table it shadowed, if any, shows again). Never drops a stored table; a name
     /// that is no session table is no error.
     async fn drop_temporary(&self, name: &str) -> Result<()>;
+    /// Whether a table made from a recipe ([`TableSource::replayable`]) is kept as the recipe
+    /// and read when it is scanned (an engine in this process), so that the table can be made
+    /// before its rows are known ([`late`]); other engines are sent the rows when the table is
+    /// made.
+    fn keeps_recipes(&self) -> bool {
+        false
+    }
+    /// `stmt` planned now, to run later, as often as asked, without planning again (a
+    /// prepared statement); `None` where the engine plans a statement only as it runs it.
+    async fn prepare_statement(&self, _stmt: &Statement) -> Result<Option<Box<dyn PreparedStatement>>> {
+        Ok(None)
+    }
     /// For engines reached over a wire: bytes of result bodies received so far, and of those
     /// the bytes copied again while decoding them into Arrow arrays (0 when results are
     /// decoded without copying).
     fn wire_bytes(&self) -> Option<(u64, u64)> {
         None
     }
+}
+
+/// A statement an engine planned ahead ([`Engine::prepare_statement`]).
+#[async_trait::async_trait]
+pub trait PreparedStatement: Send + Sync {
+    /// Runs the plan now, over what its tables hold now, and collects its rows.
+    async fn run(&self) -> Result<QueryOutput>;
 }
 
 /// Runs a statement and collects its rows.

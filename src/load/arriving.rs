@@ -1,8 +1,9 @@
 //! Values that reach the tables over them after the tables are made. A run over files hands
 //! the engine its session tables at once, and moves the values onto 2 MiB pages (for the
-//! search) on a thread of its own while the engine plans its statement: the tables' scans
-//! wait for the values, which arrive where they will stay, so nothing is copied for the
-//! engine and nothing is moved again after it.
+//! search) on a thread of its own while the engine plans or starts its statement: the tables'
+//! scans wait for the values, which arrive where they will stay, so nothing is copied for the
+//! engine and nothing is moved again after it. (The rows' recipe itself may come after the
+//! tables too: [`crate::engine::late`].)
 
 use std::ptr::NonNull;
 use std::sync::Arc;

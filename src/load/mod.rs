@@ -81,10 +81,20 @@ impl WideTable {
 
 /// Reads and merges the given inputs (CSV, or xlsx/xls/ods by extension).
 pub fn read_inputs(paths: &[PathBuf], options: LoadOptions) -> Result<WideTable> {
+    merge_files(read_files(paths, options)?)
+}
+
+/// Reads the given inputs, each as it is (the first half of [`read_inputs`]).
+pub fn read_files(paths: &[PathBuf], options: LoadOptions) -> Result<Vec<WideFile>> {
     if paths.is_empty() {
         return Err(Error::invalid("--input", "no input file given"));
     }
-    let files = paths.iter().map(|p| read_file(p, options)).collect::<Result<Vec<_>>>()?;
+    paths.iter().map(|p| read_file(p, options)).collect()
+}
+
+/// Merges files read by [`read_files`] into one strategy-major table (the second half of
+/// [`read_inputs`]).
+pub fn merge_files(files: Vec<WideFile>) -> Result<WideTable> {
     merge::merge(files)
 }
 

@@ -53,10 +53,23 @@ struct CatalogEntry {
     rows: u64,
 }
 
-/// A statement's physical plan, made once by [`Embedded::plan_once`].
+/// A statement's physical plan, made once by [`Embedded::plan_once`], with the session it runs
+/// in.
 pub struct Planned {
     plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
     schema: SchemaRef,
+    task: Arc<datafusion::execution::TaskContext>,
+}
+
+#[async_trait::async_trait]
+impl crate::engine::PreparedStatement for Planned {
+    /// Runs a fresh copy of the plan: an operator that keeps what it read (a join's collected
+    /// build side) starts empty, so each run reads the tables as they are then.
+    async fn run(&self) -> Result<QueryOutput> {
+        let plan = datafusion::physical_plan::execution_plan::reset_plan_states(Arc::clone(&self.plan))?;
+        let batches = datafusion::physical_plan::collect(plan, Arc::clone(&self.task)).await?;
+        Ok(QueryOutput { schema: Arc::clone(&self.schema), batches })
+    }
 }
 
 /// DataFusion with an optional persistent Parquet database folder.
@@ -144,19 +157,18 @@ impl Embedded {
     }
 
     /// `stmt` planned by DataFusion once, as far as its physical plan: [`Embedded::execute_planned`]
-    /// runs that plan, as often as asked, without planning again. It is what a prepared
-    /// statement would leave of a query's cost; the benches measure it beside the whole
-    /// statement.
+    /// runs that plan, as often as asked, without planning again (the engine's prepared
+    /// statements, [`Engine::prepare_statement`]). Tables made over recipes are read when it
+    /// runs.
     pub async fn plan_once(&self, stmt: &Statement) -> Result<Planned> {
         let df = self.dataframe(stmt).await?;
         let schema = Arc::new(df.schema().as_arrow().clone());
-        Ok(Planned { plan: df.create_physical_plan().await?, schema })
+        Ok(Planned { plan: df.create_physical_plan().await?, schema, task: self.ctx.task_ctx() })
     }
 
     /// The rows of a statement planned by [`Embedded::plan_once`], executed now.
     pub async fn execute_planned(&self, planned: &Planned) -> Result<QueryOutput> {
-        let batches = datafusion::physical_plan::collect(Arc::clone(&planned.plan), self.ctx.task_ctx()).await?;
-        Ok(QueryOutput { schema: Arc::clone(&planned.schema), batches })
+        crate::engine::PreparedStatement::run(planned).await
     }
 
     /// A session with no database folder: only session tables (a run over files uses this,
@@ -805,6 +817,14 @@ impl Engine for Embedded {
         let partitions = df.collect_partitioned().await?;
         let mem = Arc::new(MemTable::try_new(schema, partitions)?);
         self.register_session(name, mem)
+    }
+
+    fn keeps_recipes(&self) -> bool {
+        true
+    }
+
+    async fn prepare_statement(&self, stmt: &Statement) -> Result<Option<Box<dyn crate::engine::PreparedStatement>>> {
+        Ok(Some(Box::new(self.plan_once(stmt).await?)))
     }
 
     async fn drop_temporary(&self, name: &str) -> Result<()> {

@@ -20,12 +20,15 @@ use futures::StreamExt;
 use crate::engine::{Replay, replay_stream};
 use crate::error::Result;
 
-/// Some batches of a recipe, in order, made one by one as the scan pulls them.
+/// Part `part` of `parts` of a recipe's batches (batch `i` to part `i mod parts`), in order,
+/// made one by one as the scan pulls them; which batches those are is counted when the scan
+/// runs, so a recipe sent after the table was made (and planned over) is read whole.
 #[derive(Debug)]
 struct Part {
     replay: Arc<dyn Replay>,
     schema: SchemaRef,
-    batches: Vec<usize>,
+    part: usize,
+    parts: usize,
 }
 
 impl PartitionStream for Part {
@@ -34,7 +37,7 @@ impl PartitionStream for Part {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let batches = replay_stream(Arc::clone(&self.replay), self.batches.clone())
+        let batches = replay_stream(Arc::clone(&self.replay), self.part, self.parts)
             .map(|b| b.map_err(|e| DataFusionError::External(Box::new(e))));
         Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), batches))
     }
@@ -42,8 +45,7 @@ impl PartitionStream for Part {
 
 /// The table of `replay`, in one partition.
 pub fn table(replay: Arc<dyn Replay>) -> Result<Arc<dyn TableProvider>> {
-    let n = replay.batches();
-    partitioned(replay, vec![(0..n).collect()])
+    partitioned(replay, 1)
 }
 
 /// The table of `replay` dealt out to `n` partitions batch by batch (batch `i` to partition
@@ -54,23 +56,22 @@ pub fn table(replay: Arc<dyn Replay>) -> Result<Arc<dyn TableProvider>> {
 /// runs the merge drained the first partition before it read the second, whose work waited
 /// meanwhile behind its one-batch buffer.
 pub fn dealt(replay: Arc<dyn Replay>, n: usize) -> Result<Arc<dyn TableProvider>> {
-    let batches = replay.batches();
-    partitioned(replay, deal(batches, n))
+    let parts = partitions(replay.known_batches(), n);
+    partitioned(replay, parts)
 }
 
-/// Batches `0..batches` dealt out in turn to at most `n` partitions; always one at least.
-fn deal(batches: usize, n: usize) -> Vec<Vec<usize>> {
-    let n = n.min(batches).max(1);
-    (0..n).map(|p| (p..batches).step_by(n).collect()).collect()
+/// How many partitions `n` threads deal batches out to: no more than there are batches, where
+/// that is known (all `n` for a recipe still to come), and one at least.
+fn partitions(batches: Option<usize>, n: usize) -> usize {
+    batches.map_or(n, |b| n.min(b)).max(1)
 }
 
-fn partitioned(replay: Arc<dyn Replay>, parts: Vec<Vec<usize>>) -> Result<Arc<dyn TableProvider>> {
+fn partitioned(replay: Arc<dyn Replay>, parts: usize) -> Result<Arc<dyn TableProvider>> {
     let schema = replay.schema();
     let order = replay.sorted_by().iter().map(|c| datafusion::prelude::col(*c).sort(true, false)).collect();
-    let parts = parts
-        .into_iter()
-        .map(|batches| {
-            Arc::new(Part { replay: Arc::clone(&replay), schema: Arc::clone(&schema), batches })
+    let parts = (0..parts)
+        .map(|part| {
+            Arc::new(Part { replay: Arc::clone(&replay), schema: Arc::clone(&schema), part, parts })
                 as Arc<dyn PartitionStream>
         })
         .collect();
@@ -116,15 +117,22 @@ mod tests {
         .unwrap();
     }
 
-    /// Batches are dealt out in turn, each partition keeping their order; there is always at
-    /// least one partition.
+    /// Batches are dealt out in turn to no more partitions than there are batches (all the
+    /// threads' where their count is not known yet), each partition keeping their order; there
+    /// is always at least one partition.
     #[test]
     fn batches_are_dealt_out_in_turn() {
+        let deal = |batches: usize, n: usize| -> Vec<Vec<usize>> {
+            let parts = partitions(Some(batches), n);
+            (0..parts).map(|p| (p..batches).step_by(parts).collect()).collect()
+        };
         assert_eq!(deal(5, 2), vec![vec![0, 2, 4], vec![1, 3]]);
         assert_eq!(deal(5, 3), vec![vec![0, 3], vec![1, 4], vec![2]]);
         assert_eq!(deal(5, 9), vec![vec![0], vec![1], vec![2], vec![3], vec![4]]);
         assert_eq!(deal(5, 1), vec![vec![0, 1, 2, 3, 4]]);
         assert_eq!(deal(0, 2), vec![Vec::<usize>::new()]);
+        assert_eq!(partitions(None, 4), 4);
+        assert_eq!(partitions(None, 0), 1);
     }
 
     /// A series view's batches are dealt out to the session's partitions in turn (so a merge

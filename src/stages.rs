@@ -7,7 +7,7 @@
 //! --table`), or session tables made from input files. Every table a stage creates is a
 //! session table of the run's [`Temporaries`], dropped when the run ends. Rows come back
 //! unordered and are placed by (strategy_id, seq), or by strategy_id, in one pass. Over files
-//! without ULTA, the metrics statement is planned while the files are still being read, over
+//! without ULTA, the metrics statement is planned while the files are still being merged, over
 //! the run's long table made before its rows ([`plan_ahead`]); the values then move onto
 //! 2 MiB pages for the search while the engine starts on them ([`crate::load::arriving`]).
 
@@ -139,7 +139,7 @@ async fn strategy_stats(engine: &dyn Engine, tables: &TableNames) -> Result<Quer
     execute_plan(engine, &planned(engine, stats_statement(tables)?).await?).await
 }
 
-/// A run's metrics statement planned while its files are still being read ([`plan_ahead`]).
+/// A run's metrics statement planned while its files are still being merged ([`plan_ahead`]).
 pub struct Ahead {
     /// The run's input long table, made before its rows were known.
     long: Arc<Late>,
@@ -162,7 +162,7 @@ impl Ahead {
 
 /// Makes a run's input long table before its rows are known and plans the metrics statement
 /// (`strategy_stats`) over it: binding, rewriting and the engine's planning, done while the
-/// files are read, so that the stage only runs the plan (`engine_stats` sends the rows). `None`
+/// files are merged, so that the stage only runs the plan (`engine_stats` sends the rows). `None`
 /// for an engine that cannot hold a table before its rows ([`Engine::keeps_recipes`]).
 ///
 /// The rewriter is told what the table will hold: heavytune's long table, and a series view of
@@ -627,7 +627,7 @@ mod tests {
         }
     }
 
-    /// The metrics statement planned while the files are read gives the bits of the one
+    /// The metrics statement planned while the files are merged gives the bits of the one
     /// planned at the stage, and the same values on pages; rows with a day the plan was not
     /// promised (after 9999-12-31, outside the days the statement selects) are planned for
     /// anew, with the same answer as a run that never planned ahead.

@@ -1,6 +1,6 @@
 //! Tables made before their rows are known. A run over files makes its long table, and plans
-//! its metrics statement over it, while the files are still being read
-//! ([`crate::stages::plan_ahead`]); the rows' recipe ([`Replay`]) is sent once they are read.
+//! its metrics statement over it, while its input files are still being made into its table
+//! ([`crate::stages::plan_ahead`]); the rows' recipe ([`Replay`]) is sent once they are.
 //! What the planner learnt of the table then is a promise the recipe must keep: the schema,
 //! the order of the rows, and for its series view ([`SeriesView`]) a range the days fall in.
 //! A recipe that breaks it is refused, and the caller plans again over the real table.

@@ -245,12 +245,13 @@ async fn prepare(source: &Source, engine: Option<&dyn Engine>, spec: &RunSpec, t
             let result = async {
                 // A run with ULTA plans its statements over ULTA's tables, once they are made.
                 let (table, ahead) = if spec.ulta {
-                    (crate::load::read_inputs(paths, LoadOptions::default()), None)
+                    (crate::load::read_inputs(paths, LoadOptions::default()), Ok(None))
                 } else {
-                    let (table, ahead) = read_planning_ahead(paths, &mut temps);
-                    (table, ahead?)
+                    read_planning_ahead(paths, &mut temps)
                 };
+                // The input's own error comes first (planning ahead fails only where the engine does).
                 let table = limit(table?, spec);
+                let ahead = ahead?;
                 check_sizes(table.n_strategies(), spec)?;
                 t.load = clock.elapsed().as_secs_f64();
                 stages::engine_stats_ahead(&mut temps, StageInput::Wide(table), ahead, spec.ulta).await

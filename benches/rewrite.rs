@@ -174,16 +174,8 @@ fn bench_run_statement(c: &mut Criterion) {
     for source in heavytune::ingest::sources_over(&table, values, &names, long).unwrap() {
         rt.run(e.create_temporary(source)).unwrap();
     }
-    let bound = || {
-        let params = Params { tables: Some(names.clone()), ..Params::default() };
-        let mut stmt = templates::bind(templates::find("strategy_stats").unwrap(), &params).unwrap();
-        if let sqlparser::ast::Statement::Query(q) = &mut stmt {
-            q.order_by = None;
-        }
-        stmt
-    };
     let rewritten = || {
-        let stmt = bound();
+        let stmt = heavytune::stages::stats_statement(&names).unwrap();
         let ctx = rt.run(Context::discover(&e, &stmt)).unwrap();
         optimize(stmt, &ctx, None).unwrap()
     };

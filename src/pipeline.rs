@@ -245,7 +245,7 @@ async fn prepare(source: &Source, engine: Option<&dyn Engine>, spec: &RunSpec, t
             let result = async {
                 // A run with ULTA plans its statements over ULTA's tables, once they are made.
                 let (table, ahead) = if spec.ulta {
-                    (crate::load::read_inputs(paths, LoadOptions::default()), Ok(None))
+                    (read_source(source, engine).await, Ok(None))
                 } else {
                     read_planning_ahead(paths, &mut temps)
                 };

@@ -126,7 +126,7 @@ async fn run(engine: &dyn Engine, template: &str, tables: &TableNames) -> Result
 /// `strategy_stats` over `tables` as a run sends it: in no particular order, since
 /// [`read_stats`] places each row by its strategy_id (ordered, the engine would merge its
 /// partitions in order, where it can now just gather them).
-fn stats_statement(tables: &TableNames) -> Result<Statement> {
+pub fn stats_statement(tables: &TableNames) -> Result<Statement> {
     let mut stmt = bound("strategy_stats", tables)?;
     if let Statement::Query(q) = &mut stmt {
         q.order_by = None;

@@ -205,11 +205,17 @@ pub fn replay_stream(
     futures::stream::once(replay.ready()).flat_map(move |ready| match ready {
         Ok(()) => {
             let replay = Arc::clone(&replay);
-            let batches = (part..replay.batches()).step_by(parts.max(1));
+            let batches = part_batches(part, parts, replay.batches());
             futures::stream::iter(batches).map(move |i| replay.batch(i)).left_stream()
         }
         Err(e) => futures::stream::iter([Err(e)]).right_stream(),
     })
+}
+
+/// The batches of part `part` of `parts` among `batches`: `part`, `part + parts`, ... (batch `i`
+/// to part `i mod parts`).
+pub(crate) fn part_batches(part: usize, parts: usize, batches: usize) -> impl Iterator<Item = usize> + Send {
+    (part..batches).step_by(parts.max(1))
 }
 
 /// A table to write: its name and its rows, streamed; `replay` when the rows can be made

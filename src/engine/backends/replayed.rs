@@ -124,7 +124,7 @@ mod tests {
     fn batches_are_dealt_out_in_turn() {
         let deal = |batches: usize, n: usize| -> Vec<Vec<usize>> {
             let parts = partitions(Some(batches), n);
-            (0..parts).map(|p| (p..batches).step_by(parts).collect()).collect()
+            (0..parts).map(|p| crate::engine::part_batches(p, parts, batches).collect()).collect()
         };
         assert_eq!(deal(5, 2), vec![vec![0, 2, 4], vec![1, 3]]);
         assert_eq!(deal(5, 3), vec![vec![0, 3], vec![1, 4], vec![2]]);

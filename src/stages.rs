@@ -6,7 +6,7 @@
 //! They run on long tables already in the engine: the ones `heavytune load` stored (`run
 //! --table`), or session tables made from input files. Every table a stage creates is a
 //! session table of the run's [`Temporaries`], dropped when the run ends. Rows come back
-//! unordered and are placed by (strategy_id, seq), or by strategy_id, in one pass. Over files
+//! unordered and are placed by (strategy_id, seq), or by strategy_id. Over files
 //! without ULTA, the metrics statement is planned while the files are still being merged, over
 //! the run's long table made before its rows ([`plan_ahead`]); the values then move onto
 //! 2 MiB pages for the search while the engine starts on them ([`crate::load::arriving`]).
@@ -412,9 +412,11 @@ async fn hand_over(
 /// The metrics and moments of strategies `0..n` from the rows of `strategy_stats`, in any
 /// order (each row placed by its strategy_id), read from the engine's arrays as they are (a
 /// NULL metric is NaN), or an error naming what is wrong: not one row for each of strategies
-/// 0..n, or a row whose moments are missing or not finite (naming its strategy; rows come in
-/// no fixed order, so which one is named first may vary). A strategy is flat
-/// where the engine says so, or where its norm is zero.
+/// 0..n, or a row whose moments are missing or not finite (naming its strategy; rows are read
+/// on several threads, so which one is named first may vary). A strategy is flat where the
+/// engine says so, or where its norm is zero. The rows' places are checked first; then each
+/// thread writes the strategies of its own range, so the fresh output pages are filled (and
+/// faulted in) on every thread at once.
 pub fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Moments>)> {
     let wrong = |what: String| Error::engine("strategy_stats", what);
     if m.num_rows() != n {
@@ -426,26 +428,11 @@ pub fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Ve
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
     let flat = m.i64_arrays("flat")?;
-    let nan = StrategyMetrics {
-        roi: f64::NAN,
-        max_drawdown: f64::NAN,
-        win_percentage: f64::NAN,
-        profit_factor: f64::NAN,
-        expectancy: f64::NAN,
-    };
-    let mut metrics = vec![nan; n];
-    let mut moments = vec![Moments { mean: f64::NAN, norm: f64::NAN, flat: false }; n];
+    // Each row's strategy, checked: n rows, each for a different strategy of 0..n.
     let mut seen = vec![false; n];
-    for b in 0..m.batches.len() {
-        // Each column of this batch as its values and NULLs, read in place.
-        let cols: Vec<(&[f64], Option<&arrow::buffer::NullBuffer>)> =
-            columns.iter().map(|c| (&c[b].values()[..], c[b].nulls())).collect();
-        let value = |c: usize, i: usize| {
-            let (values, nulls) = cols[c];
-            if nulls.is_some_and(|n| n.is_null(i)) { f64::NAN } else { values[i] }
-        };
-        for i in 0..m.batches[b].num_rows() {
-            let id = ids[b].is_valid(i).then(|| ids[b].value(i));
+    for ids in &ids {
+        for (i, id) in ids.values().iter().enumerate() {
+            let id = ids.is_valid(i).then_some(*id);
             let Some(s) = id.and_then(|id| usize::try_from(id).ok()).filter(|&s| s < n && !seen[s]) else {
                 let id = id.map_or("NULL".to_owned(), |id| id.to_string());
                 return Err(wrong(format!(
@@ -453,23 +440,58 @@ pub fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Ve
                 )));
             };
             seen[s] = true;
-            metrics[s] = StrategyMetrics {
-                roi: value(0, i),
-                max_drawdown: value(1, i),
-                win_percentage: value(2, i),
-                profit_factor: value(3, i),
-                expectancy: value(4, i),
-            };
-            let (mean, norm) = (value(5, i), value(6, i));
-            if flat[b].is_null(i) {
-                return Err(wrong(format!("no moments for strategy {s}")));
-            }
-            if !mean.is_finite() || !norm.is_finite() {
-                return Err(wrong(format!("strategy {s} has a NULL or non-finite mean ({mean}) or norm ({norm})")));
-            }
-            moments[s] = Moments { mean, norm, flat: flat[b].value(i) != 0 || norm == 0.0 };
         }
     }
+    drop(seen);
+    let nan = StrategyMetrics {
+        roi: f64::NAN,
+        max_drawdown: f64::NAN,
+        win_percentage: f64::NAN,
+        profit_factor: f64::NAN,
+        expectancy: f64::NAN,
+    };
+    let no_moments = Moments { mean: f64::NAN, norm: f64::NAN, flat: false };
+    let (mut metrics, mut moments) = (Vec::new(), Vec::new());
+    (0..n).into_par_iter().map(|_| nan).collect_into_vec(&mut metrics);
+    (0..n).into_par_iter().map(|_| no_moments).collect_into_vec(&mut moments);
+    let range = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    metrics.par_chunks_mut(range).zip(moments.par_chunks_mut(range)).enumerate().try_for_each(
+        |(k, (metrics, moments))| {
+            let first = k * range;
+            for b in 0..m.batches.len() {
+                // Each column of this batch as its values and NULLs, read in place.
+                let cols: Vec<(&[f64], Option<&arrow::buffer::NullBuffer>)> =
+                    columns.iter().map(|c| (&c[b].values()[..], c[b].nulls())).collect();
+                let value = |c: usize, i: usize| {
+                    let (values, nulls) = cols[c];
+                    if nulls.is_some_and(|n| n.is_null(i)) { f64::NAN } else { values[i] }
+                };
+                for (i, &id) in ids[b].values().iter().enumerate() {
+                    // Checked above: a strategy of 0..n.
+                    let s = id as usize;
+                    let Some(k) = s.checked_sub(first).filter(|&k| k < metrics.len()) else { continue };
+                    metrics[k] = StrategyMetrics {
+                        roi: value(0, i),
+                        max_drawdown: value(1, i),
+                        win_percentage: value(2, i),
+                        profit_factor: value(3, i),
+                        expectancy: value(4, i),
+                    };
+                    let (mean, norm) = (value(5, i), value(6, i));
+                    if flat[b].is_null(i) {
+                        return Err(wrong(format!("no moments for strategy {s}")));
+                    }
+                    if !mean.is_finite() || !norm.is_finite() {
+                        return Err(wrong(format!(
+                            "strategy {s} has a NULL or non-finite mean ({mean}) or norm ({norm})"
+                        )));
+                    }
+                    moments[k] = Moments { mean, norm, flat: flat[b].value(i) != 0 || norm == 0.0 };
+                }
+            }
+            Ok(())
+        },
+    )?;
     Ok((metrics, moments))
 }
 

@@ -67,7 +67,7 @@ impl crate::engine::PreparedStatement for Planned {
     /// build side) starts empty, so each run reads the tables as they are then.
     async fn run(&self) -> Result<QueryOutput> {
         let plan = datafusion::physical_plan::execution_plan::reset_plan_states(Arc::clone(&self.plan))?;
-        let batches = datafusion::physical_plan::collect(plan, Arc::clone(&self.task)).await?;
+        let batches = super::partition_threads::collect(plan, Arc::clone(&self.task)).await?;
         Ok(QueryOutput { schema: Arc::clone(&self.schema), batches })
     }
 }

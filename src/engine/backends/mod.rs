@@ -5,6 +5,7 @@ mod embedded;
 mod flightsql;
 pub mod functions;
 pub mod odbc;
+mod partition_threads;
 mod replayed;
 mod update_in;
 mod yielding_joins;

@@ -4,7 +4,7 @@
 //! A long table is one partition: an aggregate over it then runs in one phase, where two
 //! partitions pay a partial and a final phase that hands every strategy's series over
 //! (slower for the run's strategy_stats query on 2 cores, as measured for issue 10). A series
-//! view is dealt out to one partition per thread ([`dealt`]).
+//! view is dealt out to several partitions per thread ([`dealt`]).
 
 use std::sync::Arc;
 
@@ -48,22 +48,29 @@ pub fn table(replay: Arc<dyn Replay>) -> Result<Arc<dyn TableProvider>> {
     partitioned(replay, 1)
 }
 
-/// The table of `replay` dealt out to `n` partitions batch by batch (batch `i` to partition
-/// `i mod n`), for rows that stand alone (a series view's row is a whole strategy). Rows keep
-/// their order within a partition, so a declared order holds in each. A query ordered by
-/// strategy_id merges the partitions, and the merge takes from each in turn, so each
-/// partition's work (`ht_series_of` over its lists) runs beside the others'. Over contiguous
-/// runs the merge drained the first partition before it read the second, whose work waited
-/// meanwhile behind its one-batch buffer.
+/// The table of `replay` dealt out batch by batch to [`PARTS_PER_THREAD`] partitions for each
+/// of `n` threads (batch `i` to partition `i mod parts`), for rows that stand alone (a series
+/// view's row is a whole strategy). Rows keep their order within a partition, so a declared
+/// order holds in each. A query ordered by strategy_id merges the partitions, and the merge
+/// takes from each in turn, so each partition's work (`ht_series_of` over its lists) runs
+/// beside the others'. Over contiguous runs the merge drained the first partition before it
+/// read the second, whose work waited meanwhile behind its one-batch buffer.
 pub fn dealt(replay: Arc<dyn Replay>, n: usize) -> Result<Arc<dyn TableProvider>> {
     let parts = partitions(replay.known_batches(), n);
     partitioned(replay, parts)
 }
 
-/// How many partitions `n` threads deal batches out to: no more than there are batches, where
-/// that is known (all `n` for a recipe still to come), and one at least.
+/// Partitions per thread of a dealt table: more partitions than threads, so that a thread
+/// that starts late (on a 2-core guest, a sleeping core took up to 2.4 ms to start the second
+/// of two) leaves its share to the others, each thread taking the next partition nobody has
+/// taken (`partition_threads`).
+pub const PARTS_PER_THREAD: usize = 4;
+
+/// How many partitions `n` threads deal batches out to: [`PARTS_PER_THREAD`] each, no more
+/// than there are batches, where that is known, and one at least.
 fn partitions(batches: Option<usize>, n: usize) -> usize {
-    batches.map_or(n, |b| n.min(b)).max(1)
+    let most = n.saturating_mul(PARTS_PER_THREAD);
+    batches.map_or(most, |b| most.min(b)).max(1)
 }
 
 fn partitioned(replay: Arc<dyn Replay>, parts: usize) -> Result<Arc<dyn TableProvider>> {
@@ -117,27 +124,27 @@ mod tests {
         .unwrap();
     }
 
-    /// Batches are dealt out in turn to no more partitions than there are batches (all the
-    /// threads' where their count is not known yet), each partition keeping their order; there
-    /// is always at least one partition.
+    /// Batches are dealt out in turn to several partitions a thread, no more than there are
+    /// batches (all of them where their count is not known yet), each partition keeping their
+    /// order; there is always at least one partition.
     #[test]
     fn batches_are_dealt_out_in_turn() {
         let deal = |batches: usize, n: usize| -> Vec<Vec<usize>> {
             let parts = partitions(Some(batches), n);
             (0..parts).map(|p| crate::engine::part_batches(p, parts, batches).collect()).collect()
         };
-        assert_eq!(deal(5, 2), vec![vec![0, 2, 4], vec![1, 3]]);
-        assert_eq!(deal(5, 3), vec![vec![0, 3], vec![1, 4], vec![2]]);
+        assert_eq!(PARTS_PER_THREAD, 4, "the cases below deal to 4 partitions a thread");
+        assert_eq!(deal(11, 2), vec![vec![0, 8], vec![1, 9], vec![2, 10], vec![3], vec![4], vec![5], vec![6], vec![7]]);
+        assert_eq!(deal(5, 1), vec![vec![0, 4], vec![1], vec![2], vec![3]]);
         assert_eq!(deal(5, 9), vec![vec![0], vec![1], vec![2], vec![3], vec![4]]);
-        assert_eq!(deal(5, 1), vec![vec![0, 1, 2, 3, 4]]);
         assert_eq!(deal(0, 2), vec![Vec::<usize>::new()]);
-        assert_eq!(partitions(None, 4), 4);
+        assert_eq!(partitions(None, 2), 8);
         assert_eq!(partitions(None, 0), 1);
     }
 
-    /// A series view's batches are dealt out to the session's partitions in turn (so a merge
-    /// by strategy_id reads every partition from the start), and each partition declares the
-    /// view's order.
+    /// A series view's batches are dealt out in turn to several partitions for each of the
+    /// session's threads (so a merge by strategy_id reads every partition from the start), and
+    /// each partition declares the view's order.
     #[test]
     fn a_series_view_deals_its_batches_out_in_turn() {
         use crate::load::long::SERIES_BATCH_ROWS;
@@ -145,7 +152,7 @@ mod tests {
         use arrow::array::AsArray;
         use arrow::datatypes::Int32Type;
         use datafusion::physical_plan::ExecutionPlanProperties;
-        let strategies = 2 * SERIES_BATCH_ROWS + 5;
+        let strategies = 9 * SERIES_BATCH_ROWS + 5;
         let wide = crate::synth::generate(&crate::synth::SynthConfig { strategies, days: 3, seed: 1 });
         Blocking::new(Some(2))
             .unwrap()
@@ -162,10 +169,10 @@ mod tests {
                 let provider = e.session().table_provider(datafusion::common::TableReference::bare(view)).await?;
                 let state = e.session().state();
                 let scan = provider.scan(&state, None, &[], None).await?;
-                assert_eq!(scan.output_partitioning().partition_count(), 2);
+                assert_eq!(scan.output_partitioning().partition_count(), 2 * PARTS_PER_THREAD);
                 assert!(scan.properties().output_ordering().is_some(), "each partition declares the view's order");
                 let mut firsts = Vec::new();
-                for p in 0..2 {
+                for p in 0..2 * PARTS_PER_THREAD {
                     let batches: Vec<_> = scan.execute(p, state.task_ctx())?.collect().await;
                     firsts.push(
                         batches
@@ -175,7 +182,10 @@ mod tests {
                     );
                 }
                 let b = SERIES_BATCH_ROWS;
-                assert_eq!(firsts, vec![vec![0, 2 * b], vec![b]]);
+                let mut want: Vec<Vec<usize>> = (0..8).map(|p| vec![p * b]).collect();
+                want[0].push(8 * b);
+                want[1].push(9 * b);
+                assert_eq!(firsts, want);
                 Ok(())
             })
             .unwrap();

@@ -200,12 +200,22 @@ fn bench_run_statement(c: &mut Criterion) {
     let rows = rt.run(e.execute_planned(&planned)).unwrap();
     let n = table.n_strategies();
     g.bench_function("engine_read_stats", |b| b.iter(|| heavytune::stages::read_stats(&rows, n).unwrap()));
-    let (_, moments) = heavytune::stages::read_stats(&rows, n).unwrap();
+    let (_, moments, squares) = heavytune::stages::read_stats(&rows, n).unwrap();
+    let exact = heavytune::stages::squares_from_figures(&plan.statement);
+    assert!(exact, "the run's statement reads z_squares from the series figures");
     g.bench_function("engine_standardize_by_moments", |b| {
         b.iter_batched(
-            || (HugeVec::moved(laid_out()), moments.clone()),
-            |(values, moments)| {
-                Evaluator::with_moments_placed(values, moments, d, Metric::Ratio, Penalty::default(), None)
+            || (HugeVec::moved(laid_out()), moments.clone(), squares.clone()),
+            |(values, moments, squares)| {
+                Evaluator::with_standardization_placed(
+                    values,
+                    moments,
+                    squares,
+                    d,
+                    Metric::Ratio,
+                    Penalty::default(),
+                    None,
+                )
             },
             criterion::BatchSize::LargeInput,
         )
@@ -215,8 +225,16 @@ fn bench_run_statement(c: &mut Criterion) {
             || HugeVec::moved(laid_out()),
             |values| {
                 let out = rt.run(e.execute_planned(&planned)).unwrap();
-                let (metrics, moments) = heavytune::stages::read_stats(&out, n).unwrap();
-                let ev = Evaluator::with_moments_placed(values, moments, d, Metric::Ratio, Penalty::default(), None);
+                let (metrics, moments, squares) = heavytune::stages::read_stats(&out, n).unwrap();
+                let ev = Evaluator::with_standardization_placed(
+                    values,
+                    moments,
+                    squares,
+                    d,
+                    Metric::Ratio,
+                    Penalty::default(),
+                    None,
+                );
                 (metrics, ev)
             },
             criterion::BatchSize::LargeInput,

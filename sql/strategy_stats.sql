@@ -1,12 +1,15 @@
 -- What a run needs of each strategy, in one statement: the legacy metrics of
 -- strategy_metrics.sql (ROI, max drawdown, win percentage, profit factor, expectancy) and the
 -- moments the standardized values come from (standardize.sql applies them): the mean, the norm
--- of the centred values and whether the strategy is flat (1 when MIN = MAX, decided exactly). Written
+-- of the centred values and whether the strategy is flat (1 when MIN = MAX, decided exactly), and
+-- the summed squares of the standardized values (1 up to rounding, 0 when flat: the search needs
+-- them for every strategy, and reading them here spares it a pass over the values). Written
 -- with windows, as any SQL engine runs it: the running sum of P&L in the input's order of days
 -- (seq), its running peak (from the first day's equity, not from 0) and the fall from it, and
 -- each strategy's mean beside every row. On an engine with heavytune's ht_series aggregate the
--- rule series_to_aggregate reads the table once instead, every sum in day order, which gives
--- heavytune's in-process figures bit for bit; where the engine also holds the table's series
+-- rule series_to_aggregate reads the table once instead, every sum in day order (z_squares
+-- value by value, as the search standardizes them), which gives heavytune's in-process figures
+-- bit for bit; where the engine also holds the table's series
 -- view, the rule series_view reads the same figures from it without grouping rows.
 WITH equity AS (
   SELECT strategy_id, seq, pnl,
@@ -31,7 +34,11 @@ WITH equity AS (
          SUM(CASE WHEN pnl < 0 THEN pnl ELSE 0 END) AS pains,
          MIN(mean) AS mean,
          SQRT(SUM((pnl - mean) * (pnl - mean))) AS norm,
-         CASE WHEN MIN(pnl) = MAX(pnl) THEN 1 ELSE 0 END AS flat
+         CASE WHEN MIN(pnl) = MAX(pnl) THEN 1 ELSE 0 END AS flat,
+         CASE WHEN MIN(pnl) = MAX(pnl) THEN 0
+              ELSE SUM((pnl - mean) * (pnl - mean))
+                   / (SQRT(SUM((pnl - mean) * (pnl - mean))) * SQRT(SUM((pnl - mean) * (pnl - mean))))
+         END AS z_squares
   FROM falls
   GROUP BY strategy_id
 )
@@ -45,6 +52,7 @@ SELECT strategy_id,
          AS expectancy,
        mean,
        norm,
-       flat
+       flat,
+       z_squares
 FROM sums
 ORDER BY strategy_id

@@ -186,9 +186,10 @@ enum Scaling {
     Own,
     /// The engine computed them.
     Given(Vec<Moments>),
-    /// The engine computed them, and the values were placed on 2 MiB pages meanwhile
+    /// The engine computed them (and the standardized values' squared norms, where it gave
+    /// the evaluator's bits for them), and the values were placed on 2 MiB pages meanwhile
     /// (`table.values` is empty).
-    Placed(Vec<Moments>, HugeVec),
+    Placed(Vec<Moments>, Option<Vec<f64>>, HugeVec),
 }
 
 /// ULTA, metrics and standardized values in this process.
@@ -315,7 +316,7 @@ async fn engine_prepared(
         inversions: st.inversions,
         strategy_metrics: st.metrics,
         scaling: match st.placed {
-            Some(pages) => Scaling::Placed(st.moments, pages),
+            Some(pages) => Scaling::Placed(st.moments, st.z_squares, pages),
             None => Scaling::Given(st.moments),
         },
     })
@@ -342,7 +343,12 @@ pub async fn run(
     // The evaluator holds the values while the search runs and hands them back after it.
     let values = std::mem::take(&mut table.values);
     let ev = match scaling {
-        Scaling::Placed(m, pages) => Evaluator::with_moments_placed(pages, m, d, spec.metric, spec.penalty, balance),
+        Scaling::Placed(m, Some(zz), pages) => {
+            Evaluator::with_standardization_placed(pages, m, zz, d, spec.metric, spec.penalty, balance)
+        }
+        Scaling::Placed(m, None, pages) => {
+            Evaluator::with_moments_placed(pages, m, d, spec.metric, spec.penalty, balance)
+        }
         Scaling::Given(m) => Evaluator::with_moments(values, m, d, spec.metric, spec.penalty, balance),
         Scaling::Own => Evaluator::from_values(values, d, spec.metric, spec.penalty, balance),
     };

@@ -1,7 +1,9 @@
 //! The per-strategy stages of a run inside the engine: ULTA, then the legacy metrics and the
 //! standardization's moments in one statement (`sql/strategy_stats.sql`), each template passed
 //! through the rewriter and pulled back as Arrow; the standardized values are the values
-//! centred and scaled by those moments.
+//! centred and scaled by those moments. Where the statement reads heavytune's series figures,
+//! it also gives each strategy's squared standardized norm with the search's own bits
+//! ([`squares_from_figures`]), so the search does not read the values again for them.
 //!
 //! They run on long tables already in the engine: the ones `heavytune load` stored (`run
 //! --table`), or session tables made from input files. Every table a stage creates is a
@@ -56,6 +58,10 @@ pub struct EngineStats {
     /// Each strategy's mean, norm and flatness, from which its standardized values are
     /// `moments[s].z(v)` ([`EngineStats::z`]).
     pub moments: Vec<Moments>,
+    /// Each strategy's summed squares of its standardized values as the search's evaluator
+    /// computes them, where the statement read them from heavytune's series figures (which
+    /// give the evaluator's bits); `None` where the engine computed them its own way.
+    pub z_squares: Option<Vec<f64>>,
     /// The values on 2 MiB pages, put there while the engine planned and computed (a run over
     /// files, unless ULTA ran and inverted nothing); `table.values` is then empty.
     pub placed: Option<HugeVec>,
@@ -134,9 +140,12 @@ pub fn stats_statement(tables: &TableNames) -> Result<Statement> {
     Ok(stmt)
 }
 
-/// The rows of `strategy_stats` over `tables` (see [`stats_statement`]).
-async fn strategy_stats(engine: &dyn Engine, tables: &TableNames) -> Result<QueryOutput> {
-    execute_plan(engine, &planned(engine, stats_statement(tables)?).await?).await
+/// The rows of `strategy_stats` over `tables` (see [`stats_statement`]), and whether their
+/// z_squares come from heavytune's series figures ([`squares_from_figures`]).
+async fn strategy_stats(engine: &dyn Engine, tables: &TableNames) -> Result<(QueryOutput, bool)> {
+    let plan = planned(engine, stats_statement(tables)?).await?;
+    let exact = squares_from_figures(&plan.statement);
+    Ok((execute_plan(engine, &plan).await?, exact))
 }
 
 /// A run's metrics statement planned while its files are still being merged ([`plan_ahead`]).
@@ -152,11 +161,13 @@ pub struct Ahead {
 impl Ahead {
     /// Runs the statement planned ahead, over the rows sent since, and lets go of the plan and
     /// its table (which hold the run's values until then).
-    async fn run(self, engine: &dyn Engine) -> Result<QueryOutput> {
-        match &self.prepared {
-            Some(prepared) => prepared.run().await,
-            None => execute_plan(engine, &self.plan).await,
-        }
+    async fn run(self, engine: &dyn Engine) -> Result<(QueryOutput, bool)> {
+        let exact = squares_from_figures(&self.plan.statement);
+        let rows = match &self.prepared {
+            Some(prepared) => prepared.run().await?,
+            None => execute_plan(engine, &self.plan).await?,
+        };
+        Ok((rows, exact))
     }
 }
 
@@ -409,40 +420,23 @@ async fn hand_over(
     Ok((table, handed, names, ahead))
 }
 
-/// The metrics and moments of strategies `0..n` from the rows of `strategy_stats`, in any
+/// The metrics, moments and z_squares of strategies `0..n` from the rows of `strategy_stats`, in any
 /// order (each row placed by its strategy_id), read from the engine's arrays as they are (a
 /// NULL metric is NaN), or an error naming what is wrong: not one row for each of strategies
-/// 0..n, or a row whose moments are missing or not finite (naming its strategy; rows are read
-/// on several threads, so which one is named first may vary). A strategy is flat where the
-/// engine says so, or where its norm is zero. The rows' places are checked first; then each
-/// thread writes the strategies of its own range, so the fresh output pages are filled (and
-/// faulted in) on every thread at once.
-pub fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Vec<Moments>)> {
+/// 0..n, or a row whose moments are missing or not finite (naming its strategy; rows come in
+/// no fixed order, so which one is named first may vary). A strategy is flat
+/// where the engine says so, or where its norm is zero.
+pub fn read_stats(m: &QueryOutput, n: usize) -> Result<StatsRows> {
     let wrong = |what: String| Error::engine("strategy_stats", what);
     if m.num_rows() != n {
         return Err(wrong(format!("{} rows for strategies 0..{n}", m.num_rows())));
     }
     let ids = m.i64_arrays("strategy_id")?;
-    let columns = ["roi", "max_drawdown", "win_percentage", "profit_factor", "expectancy", "mean", "norm"]
+    let columns = ["roi", "max_drawdown", "win_percentage", "profit_factor", "expectancy", "mean", "norm", "z_squares"]
         .map(|c| m.f64_arrays(c))
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
     let flat = m.i64_arrays("flat")?;
-    // Each row's strategy, checked: n rows, each for a different strategy of 0..n.
-    let mut seen = vec![false; n];
-    for ids in &ids {
-        for (i, id) in ids.values().iter().enumerate() {
-            let id = ids.is_valid(i).then_some(*id);
-            let Some(s) = id.and_then(|id| usize::try_from(id).ok()).filter(|&s| s < n && !seen[s]) else {
-                let id = id.map_or("NULL".to_owned(), |id| id.to_string());
-                return Err(wrong(format!(
-                    "a row for strategy_id {id}, where one row for each of strategies 0..{n} was due"
-                )));
-            };
-            seen[s] = true;
-        }
-    }
-    drop(seen);
     let nan = StrategyMetrics {
         roi: f64::NAN,
         max_drawdown: f64::NAN,
@@ -450,49 +444,78 @@ pub fn read_stats(m: &QueryOutput, n: usize) -> Result<(Vec<StrategyMetrics>, Ve
         profit_factor: f64::NAN,
         expectancy: f64::NAN,
     };
-    let no_moments = Moments { mean: f64::NAN, norm: f64::NAN, flat: false };
-    let (mut metrics, mut moments) = (Vec::new(), Vec::new());
-    (0..n).into_par_iter().map(|_| nan).collect_into_vec(&mut metrics);
-    (0..n).into_par_iter().map(|_| no_moments).collect_into_vec(&mut moments);
-    let range = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    metrics.par_chunks_mut(range).zip(moments.par_chunks_mut(range)).enumerate().try_for_each(
-        |(k, (metrics, moments))| {
-            let first = k * range;
-            for b in 0..m.batches.len() {
-                // Each column of this batch as its values and NULLs, read in place.
-                let cols: Vec<(&[f64], Option<&arrow::buffer::NullBuffer>)> =
-                    columns.iter().map(|c| (&c[b].values()[..], c[b].nulls())).collect();
-                let value = |c: usize, i: usize| {
-                    let (values, nulls) = cols[c];
-                    if nulls.is_some_and(|n| n.is_null(i)) { f64::NAN } else { values[i] }
-                };
-                for (i, &id) in ids[b].values().iter().enumerate() {
-                    // Checked above: a strategy of 0..n.
-                    let s = id as usize;
-                    let Some(k) = s.checked_sub(first).filter(|&k| k < metrics.len()) else { continue };
-                    metrics[k] = StrategyMetrics {
-                        roi: value(0, i),
-                        max_drawdown: value(1, i),
-                        win_percentage: value(2, i),
-                        profit_factor: value(3, i),
-                        expectancy: value(4, i),
-                    };
-                    let (mean, norm) = (value(5, i), value(6, i));
-                    if flat[b].is_null(i) {
-                        return Err(wrong(format!("no moments for strategy {s}")));
-                    }
-                    if !mean.is_finite() || !norm.is_finite() {
-                        return Err(wrong(format!(
-                            "strategy {s} has a NULL or non-finite mean ({mean}) or norm ({norm})"
-                        )));
-                    }
-                    moments[k] = Moments { mean, norm, flat: flat[b].value(i) != 0 || norm == 0.0 };
-                }
+    let mut metrics = vec![nan; n];
+    let mut moments = vec![Moments { mean: f64::NAN, norm: f64::NAN, flat: false }; n];
+    let mut squares = vec![f64::NAN; n];
+    let mut seen = vec![false; n];
+    for b in 0..m.batches.len() {
+        // Each column of this batch as its values and NULLs, read in place.
+        let cols: Vec<(&[f64], Option<&arrow::buffer::NullBuffer>)> =
+            columns.iter().map(|c| (&c[b].values()[..], c[b].nulls())).collect();
+        let value = |c: usize, i: usize| {
+            let (values, nulls) = cols[c];
+            if nulls.is_some_and(|n| n.is_null(i)) { f64::NAN } else { values[i] }
+        };
+        for i in 0..m.batches[b].num_rows() {
+            let id = ids[b].is_valid(i).then(|| ids[b].value(i));
+            let Some(s) = id.and_then(|id| usize::try_from(id).ok()).filter(|&s| s < n && !seen[s]) else {
+                let id = id.map_or("NULL".to_owned(), |id| id.to_string());
+                return Err(wrong(format!(
+                    "a row for strategy_id {id}, where one row for each of strategies 0..{n} was due"
+                )));
+            };
+            seen[s] = true;
+            metrics[s] = StrategyMetrics {
+                roi: value(0, i),
+                max_drawdown: value(1, i),
+                win_percentage: value(2, i),
+                profit_factor: value(3, i),
+                expectancy: value(4, i),
+            };
+            let (mean, norm) = (value(5, i), value(6, i));
+            if flat[b].is_null(i) {
+                return Err(wrong(format!("no moments for strategy {s}")));
             }
-            Ok(())
-        },
-    )?;
-    Ok((metrics, moments))
+            if !mean.is_finite() || !norm.is_finite() {
+                return Err(wrong(format!("strategy {s} has a NULL or non-finite mean ({mean}) or norm ({norm})")));
+            }
+            moments[s] = Moments { mean, norm, flat: flat[b].value(i) != 0 || norm == 0.0 };
+            squares[s] = value(7, i);
+        }
+    }
+    Ok((metrics, moments, squares))
+}
+
+/// What [`read_stats`] reads: each strategy's metrics, moments and z_squares (NaN where NULL).
+pub type StatsRows = (Vec<StrategyMetrics>, Vec<Moments>, Vec<f64>);
+
+/// Whether the metrics statement reads every one of `dates` (it selects the days from
+/// [`EVERY_DAY`]'s first to its last): the figures it gives are then of the values the search
+/// sees, all their days.
+fn every_day_selected(dates: &[i32]) -> Result<bool> {
+    let day = |d: &str| {
+        crate::load::dates::parse_date(d).ok_or_else(|| Error::internal(format!("the template date {d} is no date")))
+    };
+    let (first, last) = (day(EVERY_DAY.0)?, day(EVERY_DAY.1)?);
+    Ok(dates.iter().all(|d| (first..=last).contains(d)))
+}
+
+/// Whether `stmt` reads the standardized values' squares from heavytune's series figures
+/// (`get_field(ht_series(...), 'z_squares')`, or of `ht_series_of`), which compute them as
+/// the search's evaluator does, bit for bit; an engine that runs the template's own arithmetic
+/// rounds them its own way, and the evaluator then computes them again.
+pub fn squares_from_figures(stmt: &Statement) -> bool {
+    let mut found = false;
+    let _ = sqlparser::ast::visit_expressions(stmt, |e| {
+        if let sqlparser::ast::Expr::Function(f) = e
+            && f.name.to_string().eq_ignore_ascii_case("get_field")
+        {
+            let call = e.to_string();
+            found |= call.starts_with("get_field(ht_series") && call.ends_with(", 'z_squares')");
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
 }
 
 /// Runs the stages in `temps`' engine, each statement planned when it runs. With files, the
@@ -576,11 +599,12 @@ pub async fn engine_stats_ahead(
 
     let clock = Instant::now();
     let planned_ahead = ahead.is_some();
-    let m = match ahead {
+    let (m, exact) = match ahead {
         Some(ahead) => ahead.run(engine).await?,
         None => strategy_stats(engine, &tables).await?,
     };
-    let (metrics, moments) = read_stats(&m, n)?;
+    let (metrics, moments, squares) = read_stats(&m, n)?;
+    drop(m);
     let mut placed = None;
     if let Some((handed, input)) = handed {
         // No query reads the input any more: its values come back without a copy.
@@ -590,6 +614,7 @@ pub async fn engine_stats_ahead(
             Back::Placed(pages) => placed = Some(pages),
         }
     }
+    let z_squares = (exact && every_day_selected(&table.dates)?).then_some(squares);
     let metrics_seconds = clock.elapsed().as_secs_f64();
     // The standardization's moments came with the metrics: the search centres and scales each
     // value by them, as standardize.sql does.
@@ -598,6 +623,7 @@ pub async fn engine_stats_ahead(
         inversions,
         metrics,
         moments,
+        z_squares,
         placed,
         planned_ahead,
         read_seconds,
@@ -630,6 +656,7 @@ mod tests {
                     ("expectancy", f(0.5)),
                     ("mean", f(0.6)),
                     ("norm", f(0.7)),
+                    ("z_squares", f(0.8)),
                     ("flat", Arc::new(flat) as ArrayRef),
                 ])
                 .unwrap()
@@ -641,8 +668,9 @@ mod tests {
     /// Rows come in any order and batching; each is placed by its strategy_id.
     #[test]
     fn rows_are_placed_by_strategy_id() {
-        let (metrics, moments) = read_stats(&rows(&[vec![3, 1], vec![0, 2]], None), 4).unwrap();
+        let (metrics, moments, squares) = read_stats(&rows(&[vec![3, 1], vec![0, 2]], None), 4).unwrap();
         for s in 0..4 {
+            assert_eq!(squares[s], s as f64 + 0.8);
             assert_eq!(metrics[s].roi, s as f64 + 0.1);
             assert_eq!(metrics[s].expectancy, s as f64 + 0.5);
             assert_eq!((moments[s].mean, moments[s].norm, moments[s].flat), (s as f64 + 0.6, s as f64 + 0.7, s == 2));
@@ -691,6 +719,23 @@ mod tests {
             };
             assert_eq!(got.metrics.len(), strategies);
             assert_eq!(bits(&got), bits(&want));
+            // The squared norms came from the series figures, with the evaluator's bits, where
+            // the statement read every day of the values (not past 9999-12-31).
+            let ev = heavytune_kernels::Evaluator::with_moments(
+                got.values().to_vec(),
+                got.moments.clone(),
+                got.table.n_days(),
+                heavytune_kernels::Metric::Ratio,
+                heavytune_kernels::Penalty::default(),
+                None,
+            );
+            let own: Vec<u64> = ev.squared_norms().iter().map(|v| v.to_bits()).collect();
+            for st in [&got, &want] {
+                match &st.z_squares {
+                    Some(given) => assert_eq!(given.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), own),
+                    None => assert!(!taken, "z_squares from the series figures"),
+                }
+            }
         }
     }
 

@@ -218,6 +218,31 @@ impl Evaluator {
         Self::assemble(values, strategies, n_days, metric, penalty, balance)
     }
 
+    /// As [`Evaluator::with_moments_placed`], with each strategy's squared standardized norm
+    /// computed elsewhere too (the engine's `strategy_stats` query, by this evaluator's order
+    /// of operations: see [`Evaluator::squared_norms`]), so the values are not read here.
+    ///
+    /// # Panics
+    /// When there is not one `Moments` and one squared norm per strategy, or `values` holds
+    /// part of one (a caller's bug).
+    pub fn with_standardization_placed(
+        values: HugeVec,
+        moments: Vec<Moments>,
+        squared_norms: Vec<f64>,
+        n_days: usize,
+        metric: Metric,
+        penalty: Penalty,
+        balance: Option<Balance>,
+    ) -> Self {
+        assert_eq!(values.as_slice().len() % n_days.max(1), 0, "whole strategies");
+        let n_strategies = values.as_slice().len().checked_div(n_days).unwrap_or(0);
+        assert_eq!(moments.len(), n_strategies, "one Moments per strategy");
+        assert_eq!(squared_norms.len(), n_strategies, "one squared norm per strategy");
+        let strategies =
+            moments.iter().zip(squared_norms).map(|(m, zz)| Strategy { scale: Scale::of(m), zz }).collect();
+        Self::assemble(values, strategies, n_days, metric, penalty, balance)
+    }
+
     fn build(
         mut values: Vec<f64>,
         given: Option<Vec<Moments>>,
@@ -727,7 +752,7 @@ pub(crate) mod tests {
         // Values placed on pages beforehand give the same evaluator, and come back.
         let placed = Evaluator::with_moments_placed(
             HugeVec::new(values.clone()),
-            other,
+            other.clone(),
             9,
             Metric::Ratio,
             Penalty::default(),
@@ -735,6 +760,31 @@ pub(crate) mod tests {
         );
         assert_eq!(placed.strategy_constants(), moved.strategy_constants());
         assert_eq!(placed.evaluate(&pf, &mut placed.scratch()), moved.evaluate(&pf, &mut moved.scratch()));
+        // Squared norms from elsewhere are the ones used (the values are not read for them).
+        let mut squares = moved.squared_norms();
+        let given = Evaluator::with_standardization_placed(
+            HugeVec::new(values.clone()),
+            other.clone(),
+            squares.clone(),
+            9,
+            Metric::Ratio,
+            Penalty::default(),
+            None,
+        );
+        assert_eq!(given.strategy_constants(), moved.strategy_constants());
+        assert_eq!(given.evaluate(&pf, &mut given.scratch()), moved.evaluate(&pf, &mut moved.scratch()));
+        squares[5] += 0.5;
+        let odd = Evaluator::with_standardization_placed(
+            HugeVec::new(values.clone()),
+            other,
+            squares.clone(),
+            9,
+            Metric::Ratio,
+            Penalty::default(),
+            None,
+        );
+        assert_eq!(odd.squared_norms(), squares);
+        assert_eq!(odd.into_values(), values);
         assert_eq!(placed.into_values(), values);
         assert_eq!(moved.into_values(), values);
         let owned = Evaluator::from_values(values.clone(), 9, Metric::Ratio, Penalty::default(), None);

@@ -612,6 +612,9 @@ impl Figures<'_, '_> {
 
     /// The figure `e` computes over the chain, if it is one.
     fn figure(&self, e: &Expr) -> Result<Option<Expr>, String> {
+        if let Some(z) = self.z_squares(e)? {
+            return Ok(Some(z));
+        }
         let Expr::Function(f) = e else { return Ok(None) };
         if f.over.is_some() {
             return Err(format!("{e} is a window function over the aggregate"));
@@ -656,6 +659,44 @@ impl Figures<'_, '_> {
             _ => return None,
         };
         Some((v.value, field))
+    }
+
+    /// The summed squares of the standardized values, `CASE WHEN MIN(v) = MAX(v) THEN 0 ELSE
+    /// s / (SQRT(s) * SQRT(s)) END` with `s` the summed squared deviations ([`Self::squares`])
+    /// of the same column: the series' `z_squares` (summed value by value in day order).
+    fn z_squares(&self, e: &Expr) -> Result<Option<Expr>, String> {
+        let Expr::Case { operand: None, conditions, else_result: Some(otherwise), .. } = strip(e) else {
+            return Ok(None);
+        };
+        let [when] = conditions.as_slice() else { return Ok(None) };
+        let Expr::BinaryOp { left: low, op: BinaryOperator::Eq, right: high } = strip(&when.condition) else {
+            return Ok(None);
+        };
+        let base = |e: &Expr, name: &str| match (function_name(e).as_deref() == Some(name), plain_arg(e)) {
+            (true, Some(arg)) => match self.chain.classify(arg, 0) {
+                Col::Base(v) => Some(v.value),
+                _ => None,
+            },
+            _ => None,
+        };
+        let (Some(v), Some(w)) = (base(low, "MIN"), base(high, "MAX")) else { return Ok(None) };
+        let Expr::BinaryOp { left: sum, op: BinaryOperator::Divide, right: by } = strip(otherwise) else {
+            return Ok(None);
+        };
+        let Expr::BinaryOp { left: a, op: BinaryOperator::Multiply, right: b } = strip(by) else { return Ok(None) };
+        let (a, b) = (strip(a), strip(b));
+        if v != w || strip(&when.result).to_string() != "0" || function_name(a).as_deref() != Some("SQRT") {
+            return Ok(None);
+        }
+        if a.to_string() != b.to_string() {
+            return Ok(None);
+        }
+        let (Some((x, o)), Some(Some((y, _)))) =
+            (self.squares(sum)?, plain_arg(a).map(|s| self.squares(s)).transpose()?)
+        else {
+            return Ok(None);
+        };
+        Ok((x == v && y == v).then(|| self.series(&v, &o, "z_squares")))
     }
 
     /// `SUM((v - mean) * (v - mean))`: the value column and its day order.
@@ -983,6 +1024,27 @@ mod tests {
              get_field(ht_series(pnl, seq), 'mean') AS mean, get_field(ht_series(pnl, seq), 'norm') AS norm \
              FROM pnl WHERE trade_date >= DATE '2024-01-02' GROUP BY strategy_id ORDER BY strategy_id"
         );
+    }
+
+    /// The standardized values' summed squares, written from the moments' own aggregates, are
+    /// the series' z_squares; written otherwise, they read the mean and the rule says so.
+    #[test]
+    fn the_standardized_squares_are_a_figure_too() {
+        let s = "SUM((pnl - mean) * (pnl - mean))";
+        let with = |z: &str| DRAWDOWN.replace(" AS norm ", &format!(" AS norm, {z} AS zz "));
+        let z = format!("CASE WHEN MIN(pnl) = MAX(pnl) THEN 0 ELSE {s} / (SQRT({s}) * SQRT({s})) END");
+        let (sql, t) = run(&with(&z), EngineKind::Datafusion);
+        assert_eq!(t.fired.len(), 1, "{t:?}");
+        assert!(sql.contains("get_field(ht_series(pnl, seq), 'norm') AS norm, get_field(ht_series(pnl, seq), 'z_squares') AS zz FROM pnl"), "{sql}");
+        for near in [
+            z.replace("THEN 0", "THEN 1"),
+            z.replace("MAX(pnl)", "MAX(fall)"),
+            z.replace(&format!("(SQRT({s}) * SQRT({s}))"), &format!("(SQRT({s}) * {s})")),
+        ] {
+            let (_, t) = run(&with(&near), EngineKind::Datafusion);
+            assert!(t.fired.is_empty(), "{near}: {t:?}");
+            assert!(t.declined.join(" ").contains("reads mean, the mean of pnl"), "{near}: {t:?}");
+        }
     }
 
     #[test]

@@ -7,7 +7,12 @@
 //! - `mean` and `norm`: the mean, and the square root of the summed squared deviations from
 //!   it, each sum taken in day order;
 //! - `sum`, `min`, `max`, `wins` and `losses` (days above and below 0), `gains` and `pains`
-//!   (their sums): what SUM, MIN, MAX and `SUM(CASE WHEN v > 0 THEN ... ELSE 0 END)` give.
+//!   (their sums): what SUM, MIN, MAX and `SUM(CASE WHEN v > 0 THEN ... ELSE 0 END)` give;
+//! - `z_squares`: the summed squares of the standardized values, in day order, each value
+//!   centred on the mean and multiplied by the inverse norm as the search's evaluator
+//!   standardizes it (`heavytune_kernels::fitness::Scale`), 0 for a flat series (its minimum
+//!   equal to its maximum, or a zero norm): what the evaluator would compute from the values
+//!   again, read from them here while they are at hand.
 //!
 //! NULL values are skipped, as SQL's aggregates skip them; a series without a value has 0
 //! wins, losses, gains and pains and NULL for the rest. The result is a struct: `get_field(ht_series(pnl, seq), 'norm')` picks a
@@ -35,9 +40,9 @@ use heavytune_kernels::SeriesStats;
 
 /// The figures of `ht_series`, in the order of its struct's fields.
 pub const SERIES_FIELDS: [&str; FIGURES] =
-    ["max_drawdown", "mean", "norm", "sum", "min", "max", "wins", "losses", "gains", "pains"];
+    ["max_drawdown", "mean", "norm", "sum", "min", "max", "wins", "losses", "gains", "pains", "z_squares"];
 
-pub(super) const FIGURES: usize = 10;
+pub(super) const FIGURES: usize = 11;
 
 /// Figures that count days (integers).
 const COUNTS: [usize; 2] = [6, 7];
@@ -286,9 +291,10 @@ impl Group {
 /// are 0, as `SUM(CASE WHEN ... ELSE 0 END)` gives them, and the other figures NULL.
 pub(super) fn figures(x: &[f64]) -> Figures {
     if x.is_empty() {
-        return [None, None, None, None, None, None, Some(0.0), Some(0.0), Some(0.0), Some(0.0)];
+        return [None, None, None, None, None, None, Some(0.0), Some(0.0), Some(0.0), Some(0.0), None];
     }
-    // One pass for the kernels' series statistics and the extremes, one for the squares.
+    // One pass for the kernels' series statistics and the extremes, one for the squares, one
+    // for the standardized values' squares.
     let (mut st, mut lo, mut hi) = (SeriesStats::default(), x[0], x[0]);
     for &v in x {
         st.push(v);
@@ -303,7 +309,18 @@ pub(super) fn figures(x: &[f64]) -> Figures {
         let c = v - mean;
         squares += c * c;
     }
-    [st.max_drawdown, mean, squares.sqrt(), st.sum, lo, hi, st.wins as f64, st.losses as f64, st.gains, st.pains]
+    let norm = squares.sqrt();
+    // The evaluator's Scale: a flat series' standardized values are 0, others' (v - mean)
+    // times the inverse norm, their squares summed from 0 in day order.
+    let mut z_squares = 0.0;
+    if !(lo == hi || norm == 0.0) {
+        let inv_norm = 1.0 / norm;
+        for &v in x {
+            let z = (v - mean) * inv_norm;
+            z_squares += z * z;
+        }
+    }
+    [st.max_drawdown, mean, norm, st.sum, lo, hi, st.wins as f64, st.losses as f64, st.gains, st.pains, z_squares]
         .map(Some)
 }
 
@@ -394,8 +411,20 @@ fn side_by_side(xs: [&[f64]; LANES]) -> [Present; LANES] {
             squares[l] += c * c;
         }
     }
+    let norm: [f64; LANES] = std::array::from_fn(|l| squares[l].sqrt());
+    // A flat lane's standardized values are 0, so it sums 0 * 0 to 0: the 0 of figures.
+    let flat: [bool; LANES] = std::array::from_fn(|l| lo[l] == hi[l] || norm[l] == 0.0);
+    let inv_norm: [f64; LANES] = std::array::from_fn(|l| 1.0 / norm[l]);
+    let mut z_squares = [0.0; LANES];
+    for i in 0..n {
+        let day: [f64; LANES] = std::array::from_fn(|l| xs[l][i]);
+        for l in 0..LANES {
+            let z = if flat[l] { 0.0 } else { (day[l] - mean[l]) * inv_norm[l] };
+            z_squares[l] += z * z;
+        }
+    }
     std::array::from_fn(|l| {
-        [drawdown[l], mean[l], squares[l].sqrt(), sum[l], lo[l], hi[l], wins[l], losses[l], gains[l], pains[l]]
+        [drawdown[l], mean[l], norm[l], sum[l], lo[l], hi[l], wins[l], losses[l], gains[l], pains[l], z_squares[l]]
     })
 }
 
@@ -729,10 +758,11 @@ mod tests {
         assert_eq!(evaluated(&mut g), [kernels(&[1.0, -2.0]), kernels(&[])]);
         // Without a value the counts, gains and pains are 0, the rest NULL.
         assert_eq!(kernels(&[])[0], None);
-        assert_eq!(kernels(&[])[6..], [Some(0.0); 4]);
+        assert_eq!(kernels(&[])[6..10], [Some(0.0); 4]);
+        assert_eq!(kernels(&[])[10], None);
         // The figures are the kernels' own.
         let st = SeriesStats::of(&[1.0, -2.0]);
-        assert_eq!(kernels(&[1.0, -2.0])[3..], [st.sum, -2.0, 1.0, 1.0, 1.0, st.gains, st.pains].map(Some));
+        assert_eq!(kernels(&[1.0, -2.0])[3..10], [st.sum, -2.0, 1.0, 1.0, 1.0, st.gains, st.pains].map(Some));
         let x = [0.1, 0.7, -0.3, 0.1, 2.5];
         let m = Moments::of(&x);
         assert_eq!(kernels(&x)[..3], [SeriesStats::of(&x).max_drawdown, m.mean, m.norm].map(Some));
@@ -816,6 +846,11 @@ mod tests {
                     2 => series[3][0] = f64::INFINITY,
                     3 => series[0] = vec![-0.0; n],
                     4 => series[1].push(1.0),
+                    // Flat but for a NaN: its extremes are equal, so its z_squares are 0.
+                    5 => {
+                        series[4] = vec![1.0; n];
+                        series[4][0] = f64::NAN;
+                    }
                     _ => {}
                 }
                 let lanes: [&[f64]; LANES] = std::array::from_fn(|l| series[l].as_slice());
@@ -836,5 +871,46 @@ mod tests {
         // Changing one lane's order of operations shows (the comparison is not vacuous).
         let a = [0.1, 0.2, 0.3];
         assert_ne!(bits(&figures(&a)), bits(&figures(&[0.3, 0.2, 0.1])));
+    }
+
+    /// A series' z_squares are the squared norm the search's evaluator computes from the same
+    /// values and the figures' moments, bit for bit (flat series included), walked alone or
+    /// side by side.
+    #[test]
+    fn z_squares_are_the_evaluators_squared_norms() {
+        use heavytune_kernels::standardize::Moments;
+        use heavytune_kernels::{Evaluator, Metric, Penalty};
+        let days = 23;
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 2_000_001) as f64 / 997.0 - 1003.0
+        };
+        let mut series: Vec<Vec<f64>> = (0..3 * LANES).map(|_| (0..days).map(|_| next()).collect()).collect();
+        series[2] = vec![0.1; days];
+        series[9] = vec![-4.0; days];
+        series[17] = vec![0.0; days];
+        let alone: Vec<Present> = series.iter().map(|x| figures(x).map(|f| f.unwrap())).collect();
+        let together: Vec<Present> = series
+            .chunks(LANES)
+            .flat_map(|c| figures_side_by_side(std::array::from_fn(|l| c[l].as_slice())).unwrap())
+            .collect();
+        let field = |name: &str| SERIES_FIELDS.iter().position(|f| *f == name).unwrap();
+        let (mean, norm, min, max, zz) = (field("mean"), field("norm"), field("min"), field("max"), field("z_squares"));
+        let moments: Vec<Moments> = alone
+            .iter()
+            .map(|f| Moments { mean: f[mean], norm: f[norm], flat: f[min] == f[max] || f[norm] == 0.0 })
+            .collect();
+        let values: Vec<f64> = series.concat();
+        let ev = Evaluator::with_moments(values, moments, days, Metric::Ratio, Penalty::default(), None);
+        let want: Vec<u64> = ev.squared_norms().iter().map(|v| v.to_bits()).collect();
+        assert_eq!(alone.iter().map(|f| f[zz].to_bits()).collect::<Vec<_>>(), want);
+        assert_eq!(together.iter().map(|f| f[zz].to_bits()).collect::<Vec<_>>(), want);
+        assert_eq!((alone[2][zz], alone[9][zz], alone[17][zz]), (0.0, 0.0, 0.0), "flat series");
+        assert!(
+            alone.iter().enumerate().filter(|(s, _)| ![2, 9, 17].contains(s)).all(|(_, f)| (f[zz] - 1.0).abs() < 1e-12)
+        );
     }
 }

@@ -203,20 +203,13 @@ fn bench_run_statement(c: &mut Criterion) {
     let (_, moments, squares) = heavytune::stages::read_stats(&rows, n).unwrap();
     let exact = heavytune::stages::squares_from_figures(&plan.statement);
     assert!(exact, "the run's statement reads z_squares from the series figures");
+    let standardize = |values, moments, squares| {
+        Evaluator::with_standardization_placed(values, moments, squares, d, Metric::Ratio, Penalty::default(), None)
+    };
     g.bench_function("engine_standardize_by_moments", |b| {
         b.iter_batched(
             || (HugeVec::moved(laid_out()), moments.clone(), squares.clone()),
-            |(values, moments, squares)| {
-                Evaluator::with_standardization_placed(
-                    values,
-                    moments,
-                    squares,
-                    d,
-                    Metric::Ratio,
-                    Penalty::default(),
-                    None,
-                )
-            },
+            |(values, moments, squares)| standardize(values, moments, squares),
             criterion::BatchSize::LargeInput,
         )
     });
@@ -226,16 +219,7 @@ fn bench_run_statement(c: &mut Criterion) {
             |values| {
                 let out = rt.run(e.execute_planned(&planned)).unwrap();
                 let (metrics, moments, squares) = heavytune::stages::read_stats(&out, n).unwrap();
-                let ev = Evaluator::with_standardization_placed(
-                    values,
-                    moments,
-                    squares,
-                    d,
-                    Metric::Ratio,
-                    Penalty::default(),
-                    None,
-                );
-                (metrics, ev)
+                (metrics, standardize(values, moments, squares))
             },
             criterion::BatchSize::LargeInput,
         )

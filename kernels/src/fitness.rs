@@ -761,28 +761,24 @@ pub(crate) mod tests {
         assert_eq!(placed.strategy_constants(), moved.strategy_constants());
         assert_eq!(placed.evaluate(&pf, &mut placed.scratch()), moved.evaluate(&pf, &mut moved.scratch()));
         // Squared norms from elsewhere are the ones used (the values are not read for them).
+        let with_squares = |squares: Vec<f64>| {
+            let pages = HugeVec::new(values.clone());
+            Evaluator::with_standardization_placed(
+                pages,
+                other.clone(),
+                squares,
+                9,
+                Metric::Ratio,
+                Penalty::default(),
+                None,
+            )
+        };
         let mut squares = moved.squared_norms();
-        let given = Evaluator::with_standardization_placed(
-            HugeVec::new(values.clone()),
-            other.clone(),
-            squares.clone(),
-            9,
-            Metric::Ratio,
-            Penalty::default(),
-            None,
-        );
+        let given = with_squares(squares.clone());
         assert_eq!(given.strategy_constants(), moved.strategy_constants());
         assert_eq!(given.evaluate(&pf, &mut given.scratch()), moved.evaluate(&pf, &mut moved.scratch()));
         squares[5] += 0.5;
-        let odd = Evaluator::with_standardization_placed(
-            HugeVec::new(values.clone()),
-            other,
-            squares.clone(),
-            9,
-            Metric::Ratio,
-            Penalty::default(),
-            None,
-        );
+        let odd = with_squares(squares.clone());
         assert_eq!(odd.squared_norms(), squares);
         assert_eq!(odd.into_values(), values);
         assert_eq!(placed.into_values(), values);

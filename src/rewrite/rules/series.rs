@@ -8,8 +8,9 @@
 //! (PARTITION BY k)`) gives the centred values. Each window sorts the long table. Where the
 //! engine has heavytune's `ht_series(v, o)` aggregate, the GROUP BY reads the base table
 //! directly and takes these figures from it: `MAX(fall)` becomes the series' `max_drawdown`,
-//! `MIN(mean)` / `MAX(mean)` its `mean` and `SQRT(SUM((v - mean) * (v - mean)))` its `norm`,
-//! all summed in day order. The plain aggregates of the same column come from the same pass:
+//! `MIN(mean)` / `MAX(mean)` its `mean`, `SQRT(SUM((v - mean) * (v - mean)))` its `norm` and
+//! `CASE WHEN MIN(v) = MAX(v) THEN 0 ELSE s / (SQRT(s) * SQRT(s)) END` (`s` that sum of squares)
+//! its `z_squares`, the standardized values' summed squares, all summed in day order. The plain aggregates of the same column come from the same pass:
 //! `SUM(v)`, `MIN(v)`, `MAX(v)` and the counts and sums of winning and losing days written as
 //! `SUM(CASE WHEN v > 0 THEN 1 ELSE 0 END)` or `... THEN v ELSE 0 END` (and `< 0`). The other
 //! aggregates stay as written, and the window CTEs go when nothing else reads them.
@@ -758,8 +759,9 @@ impl VisitorMut for Figures<'_, '_> {
             }
             other => {
                 self.error = Some(format!(
-                    "the aggregate reads {name}, {}, outside MAX(fall), MIN(mean), MAX(mean) or \
-                     SQRT(SUM((v - mean) * (v - mean))), the forms the rule turns into ht_series figures",
+                    "the aggregate reads {name}, {}, outside MAX(fall), MIN(mean), MAX(mean), \
+                     SQRT(SUM((v - mean) * (v - mean))) or CASE WHEN MIN(v) = MAX(v) THEN 0 ELSE s / \
+                     (SQRT(s) * SQRT(s)) END (s that sum), the forms the rule turns into ht_series figures",
                     other.what()
                 ));
                 ControlFlow::Break(())

@@ -204,7 +204,7 @@ fn bench_run_statement(c: &mut Criterion) {
     let exact = heavytune::stages::squares_from_figures(&plan.statement);
     assert!(exact, "the run's statement reads z_squares from the series figures");
     let standardize = |values, moments, squares| {
-        Evaluator::with_standardization_placed(values, moments, squares, d, Metric::Ratio, Penalty::default(), None)
+        Evaluator::with_moments_placed(values, moments, Some(squares), d, Metric::Ratio, Penalty::default(), None)
     };
     g.bench_function("engine_standardize_by_moments", |b| {
         b.iter_batched(

@@ -343,11 +343,8 @@ pub async fn run(
     // The evaluator holds the values while the search runs and hands them back after it.
     let values = std::mem::take(&mut table.values);
     let ev = match scaling {
-        Scaling::Placed(m, Some(zz), pages) => {
-            Evaluator::with_standardization_placed(pages, m, zz, d, spec.metric, spec.penalty, balance)
-        }
-        Scaling::Placed(m, None, pages) => {
-            Evaluator::with_moments_placed(pages, m, d, spec.metric, spec.penalty, balance)
+        Scaling::Placed(m, zz, pages) => {
+            Evaluator::with_moments_placed(pages, m, zz, d, spec.metric, spec.penalty, balance)
         }
         Scaling::Given(m) => Evaluator::with_moments(values, m, d, spec.metric, spec.penalty, balance),
         Scaling::Own => Evaluator::from_values(values, d, spec.metric, spec.penalty, balance),

@@ -183,10 +183,7 @@ pub async fn plan_ahead(temps: &mut Temporaries<'_>) -> Result<Option<Ahead>> {
     if !temps.engine().keeps_recipes() {
         return Ok(None);
     }
-    let day = |d: &str| {
-        crate::load::dates::parse_date(d).ok_or_else(|| Error::internal(format!("the template date {d} is no date")))
-    };
-    let long = Late::long_table((day(EVERY_DAY.0)?, day(EVERY_DAY.1)?));
+    let long = Late::long_table(every_day()?);
     let names = TableNames::for_table(&format!("{RUN_TABLE}_input"));
     temps.create(TableSource::replayable(names.pnl.clone(), Arc::clone(&long) as _)).await?;
     let engine = temps.engine();
@@ -493,11 +490,17 @@ pub type StatsRows = (Vec<StrategyMetrics>, Vec<Moments>, Vec<f64>);
 /// [`EVERY_DAY`]'s first to its last): the figures it gives are then of the values the search
 /// sees, all their days.
 fn every_day_selected(dates: &[i32]) -> Result<bool> {
+    let (first, last) = every_day()?;
+    Ok(dates.iter().all(|d| (first..=last).contains(d)))
+}
+
+/// The first and last day of [`EVERY_DAY`], the range the metrics statement selects (days
+/// since 1970-01-01).
+fn every_day() -> Result<(i32, i32)> {
     let day = |d: &str| {
         crate::load::dates::parse_date(d).ok_or_else(|| Error::internal(format!("the template date {d} is no date")))
     };
-    let (first, last) = (day(EVERY_DAY.0)?, day(EVERY_DAY.1)?);
-    Ok(dates.iter().all(|d| (first..=last).contains(d)))
+    Ok((day(EVERY_DAY.0)?, day(EVERY_DAY.1)?))
 }
 
 /// Whether `stmt` reads the standardized values' squares from heavytune's series figures

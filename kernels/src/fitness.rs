@@ -201,45 +201,24 @@ impl Evaluator {
 
     /// As [`Evaluator::with_moments`], over values already placed on 2 MiB pages (a run puts
     /// them there while the engine computes the moments). `values` holds whole strategies.
+    /// Where each strategy's squared standardized norm was computed elsewhere too
+    /// (`squared_norms`: the engine's `strategy_stats` query, by this evaluator's order of
+    /// operations, see [`Evaluator::squared_norms`]), the values are not read for them here.
     ///
     /// # Panics
-    /// When there is not one `Moments` per strategy, or `values` holds part of one (a
-    /// caller's bug).
+    /// When there is not one `Moments` (and one given squared norm) per strategy, or `values`
+    /// holds part of one (a caller's bug).
     pub fn with_moments_placed(
         values: HugeVec,
         moments: Vec<Moments>,
+        squared_norms: Option<Vec<f64>>,
         n_days: usize,
         metric: Metric,
         penalty: Penalty,
         balance: Option<Balance>,
     ) -> Self {
         assert_eq!(values.as_slice().len() % n_days.max(1), 0, "whole strategies");
-        let strategies = Self::strategies(values.as_slice(), Some(moments), n_days);
-        Self::assemble(values, strategies, n_days, metric, penalty, balance)
-    }
-
-    /// As [`Evaluator::with_moments_placed`], with each strategy's squared standardized norm
-    /// computed elsewhere too (the engine's `strategy_stats` query, by this evaluator's order
-    /// of operations: see [`Evaluator::squared_norms`]), so the values are not read here.
-    ///
-    /// # Panics
-    /// When there is not one `Moments` and one squared norm per strategy, or `values` holds
-    /// part of one (a caller's bug).
-    pub fn with_standardization_placed(
-        values: HugeVec,
-        moments: Vec<Moments>,
-        squared_norms: Vec<f64>,
-        n_days: usize,
-        metric: Metric,
-        penalty: Penalty,
-        balance: Option<Balance>,
-    ) -> Self {
-        assert_eq!(values.as_slice().len() % n_days.max(1), 0, "whole strategies");
-        let n_strategies = values.as_slice().len().checked_div(n_days).unwrap_or(0);
-        assert_eq!(moments.len(), n_strategies, "one Moments per strategy");
-        assert_eq!(squared_norms.len(), n_strategies, "one squared norm per strategy");
-        let strategies =
-            moments.iter().zip(squared_norms).map(|(m, zz)| Strategy { scale: Scale::of(m), zz }).collect();
+        let strategies = Self::strategies(values.as_slice(), Some(moments), squared_norms, n_days);
         Self::assemble(values, strategies, n_days, metric, penalty, balance)
     }
 
@@ -253,7 +232,7 @@ impl Evaluator {
     ) -> Self {
         let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
         values.truncate(n_strategies * n_days);
-        let strategies = Self::strategies(&values, given, n_days);
+        let strategies = Self::strategies(&values, given, None, n_days);
         Self::assemble(HugeVec::new(values), strategies, n_days, metric, penalty, balance)
     }
 
@@ -270,8 +249,14 @@ impl Evaluator {
         Evaluator { metric, penalty, balance, n_days, n_strategies, values, strategies, isa: Isa::detect() }
     }
 
-    /// Each strategy's scale (from `given` moments, or its own) and squared standardized norm.
-    fn strategies(values: &[f64], given: Option<Vec<Moments>>, n_days: usize) -> Vec<Strategy> {
+    /// Each strategy's scale (from `given` moments, or its own) and squared standardized norm
+    /// (from `squares` where given, else summed from the values).
+    fn strategies(
+        values: &[f64],
+        given: Option<Vec<Moments>>,
+        squares: Option<Vec<f64>>,
+        n_days: usize,
+    ) -> Vec<Strategy> {
         let n_strategies = values.len().checked_div(n_days).unwrap_or(0);
         let row = |s: usize| n_days * s..n_days * (s + 1);
         let scales: Vec<Scale> = match given {
@@ -281,6 +266,10 @@ impl Evaluator {
             }
             None => (0..n_strategies).into_par_iter().map(|s| Scale::of(&Moments::of(&values[row(s)]))).collect(),
         };
+        if let Some(squares) = squares {
+            assert_eq!(squares.len(), n_strategies, "one squared norm per strategy");
+            return scales.into_iter().zip(squares).map(|(scale, zz)| Strategy { scale, zz }).collect();
+        }
         (0..n_strategies)
             .into_par_iter()
             .map(|s| {
@@ -753,6 +742,7 @@ pub(crate) mod tests {
         let placed = Evaluator::with_moments_placed(
             HugeVec::new(values.clone()),
             other.clone(),
+            None,
             9,
             Metric::Ratio,
             Penalty::default(),
@@ -763,10 +753,10 @@ pub(crate) mod tests {
         // Squared norms from elsewhere are the ones used (the values are not read for them).
         let with_squares = |squares: Vec<f64>| {
             let pages = HugeVec::new(values.clone());
-            Evaluator::with_standardization_placed(
+            Evaluator::with_moments_placed(
                 pages,
                 other.clone(),
-                squares,
+                Some(squares),
                 9,
                 Metric::Ratio,
                 Penalty::default(),
